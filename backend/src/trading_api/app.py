@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from trading_api import __version__
+from trading_api import API_PREFIX, __version__
 from trading_api.core import create_router as create_core_router
 from trading_api.core.routing import generate_operation_id
 from trading_api.market import Clock
@@ -19,11 +19,13 @@ from trading_api.modules import MODULE_NAMES, MODULES, ModuleRuntime
 from trading_api.settings import Settings
 from trading_api.specs import PACKAGE_DIR, build_openapi, check_response_models, collect_all_routes, export_specs
 from trading_api.specs.openapi import OPENAPI_DESCRIPTION, OPENAPI_TITLE
-from trading_api.ws import StreamHub
+from trading_api.ws import StreamHub, add_stream_endpoint, bind_service
 
 logger = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(levelname)s:     [%(name)s] %(message)s"
+# Name of the hub behind API_PREFIX/ws. It prefixes the ids of that endpoint's clients in logs.
+COMBINED_HUB_NAME = "all"
 
 
 def configure_logging() -> None:
@@ -64,6 +66,14 @@ def create_app(
         service = module.create_service(settings, clock)
         hub = StreamHub(name, module.streams, service, settings.ws_queue_size)
         runtimes[name] = ModuleRuntime(module=module, service=service, hub=hub)
+    # This hub serves the routes of every enabled module at API_PREFIX/ws, for a gateway that
+    # routes WebSocket clients by a query parameter instead of by module path.
+    combined_hub = StreamHub(
+        COMBINED_HUB_NAME,
+        [bind_service(route, runtime.service) for runtime in runtimes.values() for route in runtime.module.streams],
+        service=None,
+        queue_size=settings.ws_queue_size,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +91,7 @@ def create_app(
             logger.info("started modules: %s", ", ".join(runtimes) or "none (core routes only)")
             yield
         finally:
+            await combined_hub.close()
             for runtime in reversed(started):
                 await runtime.hub.close()
                 await runtime.service.stop()
@@ -97,6 +108,9 @@ def create_app(
     app.include_router(create_core_router())
     for runtime in runtimes.values():
         app.include_router(runtime.module.create_router())
+    combined_router = APIRouter(prefix=API_PREFIX)
+    add_stream_endpoint(combined_router, lambda websocket: combined_hub)
+    app.include_router(combined_router)
 
     def openapi() -> dict[str, Any]:
         # /openapi.json and /docs describe every module, whatever this server enables,

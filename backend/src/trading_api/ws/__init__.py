@@ -8,7 +8,7 @@ from trading_api.ws.client import ClientConnection, ClientState
 from trading_api.ws.endpoint import add_stream_endpoint, serve_client
 from trading_api.ws.hub import StreamHub, StreamStats
 from trading_api.ws.protocol import ErrorPayload, SubscriptionResponse, make_topic
-from trading_api.ws.route import Emit, StreamRoute, wait_until_cancelled
+from trading_api.ws.route import Emit, StreamRoute, bind_service, wait_until_cancelled
 
 __all__ = [
     "ClientConnection",
@@ -20,6 +20,7 @@ __all__ = [
     "StreamStats",
     "SubscriptionResponse",
     "add_stream_endpoint",
+    "bind_service",
     "make_topic",
     "serve_client",
     "wait_until_cancelled",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,6 +25,15 @@ class StreamRoute:
     params_model: type[BaseModel]
     update_model: type[BaseModel]
     produce: Producer
+
+
+def bind_service(route: StreamRoute, service: Any) -> StreamRoute:
+    """Return a copy of `route` whose producer gets `service`, whatever the service of the hub that runs it."""
+
+    async def produce(_hub_service: Any, params: Any, emit: Emit) -> None:
+        await route.produce(service, params, emit)
+
+    return replace(route, produce=produce)
 
 
 async def wait_until_cancelled() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from devenv import nginx, render
+from devenv import lifecycle, logs, nginx, render, status as status_report
 from devenv.config import DEFAULT_CONFIG_PATH, load_config
 from devenv.errors import DevenvError
 
@@ -74,12 +74,119 @@ def _emit(text: str, output: Path | None) -> None:
     click.echo(f"wrote {output}" if changed else f"{output} is up to date", err=True)
 
 
+# Lifecycle: start, stop, status, restart, logs.
+
+TIMEOUT_HELP = "Seconds each stop stage waits after SIGTERM before it sends SIGKILL."
+
+
+@cli.command()
+@CONFIG_ARGUMENT
+@click.option("--foreground", is_flag=True, help="Run attached with prefixed output; Ctrl+C stops every process.")
+@click.option("--no-wait", is_flag=True, help="Return once the processes are launched, without waiting for health checks.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=lifecycle.START_TIMEOUT_S,
+    show_default=True,
+    help="Maximum seconds to wait until every health check passes.",
+)
+@click.pass_context
+def start(ctx: click.Context, config_path: Path, foreground: bool, no_wait: bool, timeout: float) -> None:
+    """Start nginx and every uvicorn instance of CONFIG and wait until they are healthy."""
+    config = load_config(config_path)
+    ctx.exit(lifecycle.start(config, foreground=foreground, wait=not no_wait, timeout_s=timeout))
+
+
+@cli.command()
+@CONFIG_ARGUMENT
+@click.option("--timeout", type=click.FloatRange(min=0), default=lifecycle.KILL_WAIT_S, show_default=True, help=TIMEOUT_HELP)
+def stop(config_path: Path, timeout: float) -> None:
+    """Stop the gateway, then the module servers, then core, and wait until their ports are free."""
+    config = load_config(config_path)
+    lifecycle.stop(config, timeout_s=timeout)
+
+
+@cli.command()
+@CONFIG_ARGUMENT
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def status(ctx: click.Context, config_path: Path, as_json: bool) -> None:
+    """Show each process's pid, port, health and uptime.
+
+    Exit status: 0 every process healthy, 1 degraded, 3 not running.
+    """
+    config = load_config(config_path)
+    ctx.exit(status_report.status(config, as_json=as_json))
+
+
+@cli.command()
+@CONFIG_ARGUMENT
+@click.option("--timeout", type=click.FloatRange(min=0), default=lifecycle.KILL_WAIT_S, show_default=True, help=TIMEOUT_HELP)
+@click.option("--foreground", is_flag=True, help="Run attached after the restart; Ctrl+C stops every process.")
+@click.option("--no-wait", is_flag=True, help="Return once the processes are launched, without waiting for health checks.")
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=0),
+    default=lifecycle.START_TIMEOUT_S,
+    show_default=True,
+    help="Maximum seconds to wait until every health check passes.",
+)
+@click.pass_context
+def restart(
+    ctx: click.Context, config_path: Path, timeout: float, foreground: bool, no_wait: bool, start_timeout: float
+) -> None:
+    """Stop whatever runs for CONFIG, wait until its ports are free, then start again."""
+    config = load_config(config_path)
+    ctx.exit(
+        lifecycle.restart(
+            config, timeout_s=timeout, foreground=foreground, wait=not no_wait, start_timeout_s=start_timeout
+        )
+    )
+
+
+@cli.command("logs")
+@click.argument("names", nargs=-1, metavar="[NAME ...]")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG_PATH,
+    show_default=True,
+    help="Config file whose state_dir contains the logs.",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl+C.")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=logs.DEFAULT_TAIL_LINES, show_default=True, help="Number of past lines to print first.")
+@click.option("--nginx", "nginx_log", is_flag=True, help="Show the nginx access log instead of process output.")
+@click.option("--clean", is_flag=True, help="Truncate every log file (the files stay).")
+def logs_command(config_path: Path, names: tuple[str, ...], follow: bool, lines: int, nginx_log: bool, clean: bool) -> None:
+    """Print process output: the unified log, or only the NAMEs given (process or server names)."""
+    config = load_config(config_path)
+    if clean:
+        logs.clean_logs(config)
+        return
+    try:
+        logs.print_logs(config, list(names), lines=lines, follow=follow, nginx=nginx_log)
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command(hidden=True)
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+def supervise(config_path: Path) -> None:
+    """Run the supervisor of a detached start (launched by `devenv start`)."""
+    config = load_config(config_path)
+    lifecycle.supervise(config)
+
+
 def main() -> None:
     """Run the CLI; a DevenvError becomes its message on stderr and its exit status."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode, click returns the code of ctx.exit(code) instead of exiting.
+        exit_code = cli.main(standalone_mode=False)
     except DevenvError as exc:
-        click.echo(f"devenv: {exc}", err=True)
+        # A ConfigError has one line per problem, so each line gets the prefix and reads on its own.
+        for line in str(exc).splitlines():
+            click.echo(f"devenv: {line}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("devenv: aborted", err=True)
@@ -89,3 +196,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    sys.exit(exit_code if isinstance(exit_code, int) else 0)

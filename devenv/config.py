@@ -505,10 +505,10 @@ def _check_ports(gateway_port: int | None, servers: list[_RawServer]) -> list[Pr
 
     def claim(key: str, port: int, user: str, label: str) -> bool:
         if not MIN_PORT <= port <= MAX_PORT:
-            problems.append((key, f"port {port}{label} is outside {MIN_PORT}-{MAX_PORT}"))
+            problems.append((key, f"port {port}{label} is outside {MIN_PORT}-{MAX_PORT}; choose a port in that range"))
             return False
         if port in users:
-            problems.append((key, f"port {port}{label} is also used by {users[port]}"))
+            problems.append((key, f"port {port}{label} is also used by {users[port]}; give each a port of its own"))
             return True
         users[port] = user
         return True

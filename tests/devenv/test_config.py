@@ -67,26 +67,26 @@ INVALID_CASES: list[tuple[str, dict[str, Any] | str, list[str]]] = [
         merged({"hooks": {"after_stop": []}}),
         ["hooks.after_stop: is not a known key; known keys: pre_start"],
     ),
-    ("gateway port below range", merged({"gateway": {"port": 80}}), ["gateway.port: port 80 is outside 1024-65535"]),
+    ("gateway port below range", merged({"gateway": {"port": 80}}), ["gateway.port: port 80 is outside 1024-65535; choose a port in that range"]),
     (
         "server port above range",
         servers(core={"port": 70000}),
-        ["servers.core.port: port 70000 (instance core-0) is outside 1024-65535"],
+        ["servers.core.port: port 70000 (instance core-0) is outside 1024-65535; choose a port in that range"],
     ),
     (
         "instance port above range",
         servers(core={"port": 65535, "instances": 3}),
-        ["servers.core.port: port 65536 (instance core-1) is outside 1024-65535"],
+        ["servers.core.port: port 65536 (instance core-1) is outside 1024-65535; choose a port in that range"],
     ),
     (
         "instance port conflict",
         servers(datafeed={"instances": 2}),
-        ["servers.datafeed.port: port 8003 (instance datafeed-1) is also used by core-0"],
+        ["servers.datafeed.port: port 8003 (instance datafeed-1) is also used by core-0; give each a port of its own"],
     ),
     (
         "server port equals gateway port",
         servers(core={"port": 8000}),
-        ["servers.core.port: port 8000 (instance core-0) is also used by the gateway"],
+        ["servers.core.port: port 8000 (instance core-0) is also used by the gateway; give each a port of its own"],
     ),
     ("port as a string", servers(broker={"port": "8001"}), ["servers.broker.port: must be an integer, got '8001'"]),
     (
@@ -276,7 +276,7 @@ INVALID_CASES: list[tuple[str, dict[str, Any] | str, list[str]]] = [
         "typo and bad port together",
         servers(core={"port": 80, "instancs": 2}),
         [
-            "servers.core.port: port 80 (instance core-0) is outside 1024-65535",
+            "servers.core.port: port 80 (instance core-0) is outside 1024-65535; choose a port in that range",
             "servers.core.instancs: is not a known key; did you mean 'instances'?",
         ],
     ),
@@ -285,7 +285,7 @@ INVALID_CASES: list[tuple[str, dict[str, Any] | str, list[str]]] = [
         merged({"gateway": {"port": "8000"}, "servers": {"broker": {"balance": "fair"}, "core": {"port": 8002}}}),
         [
             "servers.broker.balance: must be one of 'round_robin', 'least_conn' or 'ip_hash', got 'fair'",
-            "servers.core.port: port 8002 (instance core-0) is also used by datafeed-0",
+            "servers.core.port: port 8002 (instance core-0) is also used by datafeed-0; give each a port of its own",
             "gateway.port: must be an integer, got '8000'",
         ],
     ),
@@ -367,7 +367,7 @@ def test_gen_writes_nothing_for_invalid_config(command, project, monkeypatch, ca
     code, out, err = run_devenv([*command, str(config_path), "-o", str(output)], monkeypatch, capsys)
 
     assert code == 2
-    assert err == f"devenv: {config_path}: servers.core.port: port 80 (instance core-0) is outside 1024-65535\n"
+    assert err == f"devenv: {config_path}: servers.core.port: port 80 (instance core-0) is outside 1024-65535; choose a port in that range\n"
     assert tree(project) == before
 
 
@@ -402,7 +402,7 @@ def test_invalid_config_in_subprocess(project):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"devenv: {config_path}: servers.core.port: port 80 (instance core-0) is outside 1024-65535",
+        f"devenv: {config_path}: servers.core.port: port 80 (instance core-0) is outside 1024-65535; choose a port in that range",
         f"devenv: {config_path}: servers.core.instancs: is not a known key; did you mean 'instances'?",
     ]
 

@@ -308,8 +308,8 @@ def test_scaled_example_config(tmp_path):
     found = upstreams(parse_nginx(render.render_nginx_conf(config), tmp_path))
 
     assert len(directives(found["broker"], "server")) == 2
-    assert directives(found["broker"], "least_conn") != []
-    assert directives(found["datafeed"], "ip_hash") != []
+    assert directives(found["broker"], "ip_hash") != []
+    assert directives(found["datafeed"], "least_conn") != []
 
 
 # The Procfile, parsed with honcho and shlex

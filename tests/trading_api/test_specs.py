@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -249,3 +250,48 @@ def test_cli_failure_exits_nonzero_with_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.startswith(f"error: spec export failed: cannot write spec file {blocker / 'openapi.json'}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# Specs of a server on which a module failed to import: only the modules that imported.
+
+
+def test_build_openapi_of_module_subset() -> None:
+    document = build_openapi(modules={"datafeed": MODULES["datafeed"]})
+
+    assert "/api/v1/datafeed/bars" in document["paths"]
+    assert "/api/v1/health" in document["paths"]
+    assert not any(path.startswith("/api/v1/broker/") for path in document["paths"])
+    assert [tag["name"] for tag in document["tags"]] == ["core", "datafeed"]
+
+
+def test_incomplete_export_keeps_complete_openapi(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    export_specs(tmp_path)
+    complete = openapi_path(tmp_path).read_bytes()
+    os.utime(openapi_path(tmp_path), ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+    asyncapi_path(tmp_path, "datafeed").write_text("{}")
+
+    with caplog.at_level(logging.WARNING, logger="trading_api"):
+        results = export_specs(tmp_path, {"datafeed": MODULES["datafeed"]})
+
+    assert results == {asyncapi_path(tmp_path, "datafeed"): True}
+    assert openapi_path(tmp_path).read_bytes() == complete
+    assert openapi_path(tmp_path).stat().st_mtime_ns == OLD_MTIME_NS
+    assert json.loads(asyncapi_path(tmp_path, "datafeed").read_text()) == build_asyncapi(MODULES["datafeed"])
+    assert [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING] == [
+        f"not writing {openapi_path(tmp_path)}: the merged spec lacks module(s) broker, which failed to import"
+    ]
+
+
+def test_incomplete_export_creates_no_openapi(tmp_path: Path) -> None:
+    results = export_specs(tmp_path, {"datafeed": MODULES["datafeed"]})
+
+    assert list(results) == [asyncapi_path(tmp_path, "datafeed")]
+    assert not openapi_path(tmp_path).exists()
+    assert not asyncapi_path(tmp_path, "broker").exists()
+
+
+def test_complete_export_of_explicit_modules_writes_openapi(tmp_path: Path) -> None:
+    results = export_specs(tmp_path, dict(MODULES))
+
+    assert results == {path: True for path in spec_paths(tmp_path)}
+    assert json.loads(openapi_path(tmp_path).read_text()) == build_openapi()

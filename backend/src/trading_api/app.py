@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,17 @@ from trading_api import API_PREFIX, __version__
 from trading_api.core import create_router as create_core_router
 from trading_api.core.routing import generate_operation_id
 from trading_api.market import Clock
-from trading_api.modules import MODULE_NAMES, MODULES, ModuleRuntime
+from trading_api.modules import MODULE_NAMES, Module, ModuleRuntime, load_available_modules, load_modules
 from trading_api.settings import Settings
-from trading_api.specs import PACKAGE_DIR, build_openapi, check_response_models, collect_all_routes, export_specs
+from trading_api.specs import (
+    PACKAGE_DIR,
+    OpenAPIFileReader,
+    build_openapi,
+    check_response_models,
+    collect_all_routes,
+    export_specs,
+    openapi_path,
+)
 from trading_api.specs.openapi import OPENAPI_DESCRIPTION, OPENAPI_TITLE
 from trading_api.ws import StreamHub, add_stream_endpoint, bind_service
 
@@ -43,6 +51,22 @@ def configure_logging() -> None:
     package_logger.addHandler(handler)
 
 
+def load_spec_modules(enabled: dict[str, Module]) -> dict[str, Module]:
+    """Return every module for the merged spec, leaving out and logging those that fail to import.
+
+    `enabled` are the modules this server runs, already imported.
+    """
+    others, errors = load_available_modules(name for name in MODULE_NAMES if name not in enabled)
+    for error in errors.values():
+        logger.error(
+            "%s; this server leaves the module out of its merged OpenAPI document and does not write "
+            "openapi.json, which the module's own server writes again once the module imports",
+            error,
+        )
+    modules = {**enabled, **others}
+    return {name: modules[name] for name in MODULE_NAMES if name in modules}
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -53,16 +77,21 @@ def create_app(
 
     settings: defaults to Settings.from_env(), which reads ENABLED_MODULES and the
     TRADING_API_* variables and raises SettingsError on an unknown module.
-    spec_dir: where the lifespan writes the spec files; None skips writing.
+    spec_dir: where the lifespan writes the spec files and where /openapi.json reads the
+    merged spec from; None skips writing and builds the merged spec in memory.
     clock: source of Unix time for prices and orders.
+
+    Raises ModuleImportError when an enabled module fails to import. Any other module that
+    fails to import is logged and left out of the merged spec.
     """
     configure_logging()
     if settings is None:
         settings = Settings.from_env(known_modules=MODULE_NAMES)
+    enabled_modules = load_modules(settings.enabled_modules)
+    spec_modules = load_spec_modules(enabled_modules)
 
     runtimes: dict[str, ModuleRuntime] = {}
-    for name in settings.enabled_modules:
-        module = MODULES[name]
+    for name, module in enabled_modules.items():
         service = module.create_service(settings, clock)
         hub = StreamHub(name, module.streams, service, settings.ws_queue_size)
         runtimes[name] = ModuleRuntime(module=module, service=service, hub=hub)
@@ -77,11 +106,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Every route of every module is checked, so a missing response model fails on
-        # any server, not only on the one that runs the module.
-        check_response_models([*app.routes, *collect_all_routes()])
+        # Every route of every module that imports is checked, so a missing response model
+        # fails on any server, not only on the one that runs the module.
+        check_response_models([*app.routes, *collect_all_routes(spec_modules)])
         if spec_dir is not None:
-            export_specs(spec_dir)
+            export_specs(spec_dir, spec_modules)
 
         started: list[ModuleRuntime] = []
         try:
@@ -112,12 +141,32 @@ def create_app(
     add_stream_endpoint(combined_router, lambda websocket: combined_hub)
     app.include_router(combined_router)
 
-    def openapi() -> dict[str, Any]:
-        # /openapi.json and /docs describe every module, whatever this server enables,
-        # so the gateway's docs (served by the core server) show the whole API.
-        if app.openapi_schema is None:
-            app.openapi_schema = build_openapi()
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = create_merged_openapi(app, spec_modules, spec_dir)  # type: ignore[method-assign]
     return app
+
+
+def create_merged_openapi(
+    app: FastAPI, spec_modules: dict[str, Module], spec_dir: Path | None
+) -> Callable[[], dict[str, Any]]:
+    """Create the app's openapi(), which returns the merged spec of all modules, enabled or not.
+
+    The gateway's /docs and /openapi.json come from the core server, which does not reload
+    when a module's code changes. So with a spec_dir it returns the openapi.json there, which
+    the module's own server rewrites when it reloads, parsed again whenever the file changes.
+    Without a spec_dir, or while that file is missing or invalid, it returns the merged spec
+    of `spec_modules`, built once in memory. Like FastAPI's openapi(), it stores the
+    document in app.openapi_schema.
+    """
+    reader = OpenAPIFileReader(openapi_path(spec_dir)) if spec_dir is not None else None
+    built: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        document = reader.read() if reader is not None else None
+        if document is None:
+            if not built:
+                built.update(build_openapi(modules=spec_modules))
+            document = built
+        app.openapi_schema = document
+        return document
+
+    return openapi

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from trading_api.modules import MODULES
+from trading_api.modules import ModuleImportError, load_modules
 from trading_api.specs import (
     PACKAGE_DIR,
     SpecError,
@@ -87,16 +87,20 @@ def client_package_dir(clients: Path) -> Path:
 def export_openapi(output_dir: Path = PACKAGE_DIR) -> bool:
     """Write openapi.json under `output_dir` unless it is unchanged; return whether it wrote.
 
-    Raises SpecError when a route lacks a response model, before anything is written.
+    Raises ModuleImportError when a module fails to import and SpecError when a route lacks
+    a response model, both before anything is written.
     """
     check_response_models(collect_all_routes())
     return write_if_changed(openapi_path(output_dir), render_json(build_openapi()))
 
 
 def export_asyncapi(output_dir: Path = PACKAGE_DIR) -> dict[Path, bool]:
-    """Write every module's asyncapi.json under `output_dir`; return each path with whether it was rewritten."""
+    """Write every module's asyncapi.json under `output_dir`; return each path with whether it was rewritten.
+
+    Raises ModuleImportError when a module fails to import, before anything is written.
+    """
     results = {}
-    for name, module in MODULES.items():
+    for name, module in load_modules().items():
         path = asyncapi_path(output_dir, name)
         results[path] = write_if_changed(path, render_json(build_asyncapi(module)))
     return results
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _run_steps(steps, args.output_dir, args.force, args.verbose)
-    except (SpecError, CodegenError) as exc:
+    except (SpecError, CodegenError, ModuleImportError) as exc:
         print(f"error: code generation failed: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from trading_api.modules import ModuleImportError
 from trading_api.specs.export import PACKAGE_DIR, export_specs
 from trading_api.specs.openapi import SpecError
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         results = export_specs(args.output_dir)
-    except SpecError as exc:
+    except (SpecError, ModuleImportError) as exc:
         print(f"error: spec export failed: {exc}", file=sys.stderr)
         return 1
 

@@ -6,10 +6,11 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trading_api.modules import MODULES
+from trading_api.modules import MODULE_NAMES, Module, load_modules
 from trading_api.specs.asyncapi import build_asyncapi
 from trading_api.specs.openapi import SpecError, build_openapi, check_response_models, collect_all_routes
 
@@ -73,15 +74,31 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def export_specs(output_dir: Path = PACKAGE_DIR) -> dict[Path, bool]:
-    """Write the merged OpenAPI document and every module's AsyncAPI document under `output_dir`.
+def export_specs(output_dir: Path = PACKAGE_DIR, modules: Mapping[str, Module] | None = None) -> dict[Path, bool]:
+    """Write openapi.json and the asyncapi.json of each module in `modules` under `output_dir`.
 
-    Returns each path with whether it was rewritten. Raises SpecError when a route lacks a
-    response model or a file can't be written; nothing is written in the first case.
+    `modules` defaults to every module, and then a module that fails to import raises
+    ModuleImportError before anything is written. When `modules` lacks a registered module,
+    openapi.json is not written, so a spec without that module never replaces a complete one.
+    The module's own server writes the file again once the module imports.
+
+    Returns each written or unchanged path with whether it was rewritten. Raises SpecError
+    when a route lacks a response model or a file can't be written; nothing is written in
+    the first case.
     """
-    check_response_models(collect_all_routes())
-    documents = {openapi_path(output_dir): build_openapi()}
-    for name, module in MODULES.items():
+    modules = load_modules() if modules is None else modules
+    check_response_models(collect_all_routes(modules))
+    documents = {}
+    missing = [name for name in MODULE_NAMES if name not in modules]
+    if missing:
+        logger.warning(
+            "not writing %s: the merged spec lacks module(s) %s, which failed to import",
+            openapi_path(output_dir),
+            ", ".join(missing),
+        )
+    else:
+        documents[openapi_path(output_dir)] = build_openapi(modules=modules)
+    for name, module in modules.items():
         documents[asyncapi_path(output_dir, name)] = build_asyncapi(module)
 
     results = {}

@@ -69,8 +69,13 @@ def test_combined_on_core_server(make_client: Callable[..., TestClient]) -> None
         send(ws, "bars.subscribe", BARS)
         error = ws.receive_json()
 
-    assert error["type"] == "error"
-    assert error["payload"]["message"].startswith("unknown message type 'bars.subscribe'")
+    assert error == {
+        "type": "error",
+        "payload": {
+            "message": "unknown message type 'bars.subscribe'; this server runs no module with WebSocket routes; "
+            "check which server the route is sent to"
+        },
+    }
 
 
 def test_module_endpoint_unchanged(make_client: Callable[..., TestClient]) -> None:

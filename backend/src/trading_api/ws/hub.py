@@ -116,9 +116,11 @@ class StreamHub:
         route_name, _, action = message_type.rpartition(".")
         route = self.routes.get(route_name)
         if route is None or action not in ACTIONS:
-            client.enqueue(
-                encode_error(f"unknown message type {message_type!r}; expected one of: {', '.join(self.message_types)}")
-            )
+            if self.message_types:
+                expected = f"expected one of: {', '.join(self.message_types)}"
+            else:
+                expected = "this server runs no module with WebSocket routes; check which server the route is sent to"
+            client.enqueue(encode_error(f"unknown message type {message_type!r}; {expected}"))
             return
 
         payload = message.get("payload", {})

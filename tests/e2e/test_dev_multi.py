@@ -89,6 +89,27 @@ def test_foreground_stack_routes_streams_and_stops(make_stack) -> None:
             assert update["payload"]["topic"] == response["payload"]["topic"]
             assert update["payload"]["payload"]["quotes"][0]["symbol"] == "AAPL"
 
+        # The gateway's docs are served by core and describe every module.
+        spec_paths = httpx.get(stack.gateway_url("/openapi.json"), timeout=5).json()["paths"]
+        assert f"{api}/broker/orders" in spec_paths
+        assert f"{api}/datafeed/quotes" in spec_paths
+        docs = httpx.get(stack.gateway_url("/docs"), timeout=5)
+        assert docs.status_code == 200
+        assert "swagger-ui" in docs.text
+
+        url = f"ws://{HOST}:{stack.gateway_port}{api}/broker/ws"
+        with connect(url, open_timeout=WS_TIMEOUT_S) as websocket:
+            websocket.send(json.dumps({"type": "orders.subscribe", "payload": {}}))
+            response = json.loads(websocket.recv(timeout=WS_TIMEOUT_S))
+            assert response["type"] == "orders.subscribe.response"
+            assert response["payload"]["status"] == "ok"
+            order = {"symbol": "AAPL", "side": "buy", "type": "market", "quantity": 1}
+            placed = httpx.post(stack.gateway_url(f"{api}/broker/orders"), json=order, timeout=5)
+            assert placed.status_code == 201, placed.text
+            update = json.loads(websocket.recv(timeout=WS_TIMEOUT_S))
+            assert update["type"] == "orders.update"
+            assert update["payload"]["payload"]["id"] == placed.json()["id"]
+
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=EXIT_TIMEOUT_S) == 0
     finally:

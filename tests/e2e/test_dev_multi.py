@@ -12,11 +12,12 @@ import os
 import queue
 import re
 import signal
+import subprocess
 import threading
 
 import httpx
 import pytest
-from e2e_stack import HOST
+from e2e_stack import HOST, REPO_ROOT
 from websockets.sync.client import connect
 
 from devenv import ports as devenv_ports
@@ -120,3 +121,40 @@ def test_foreground_stack_routes_streams_and_stops(make_stack) -> None:
     assert stack.live_processes() == []
     assert devenv_ports.wait_for_ports_free(HOST, stack.ports, 5.0) == []
     assert list(stack.pids_dir.glob("*.json")) == []
+
+
+def test_fullstack_script_multi(make_stack) -> None:
+    stack = make_stack()
+    script = REPO_ROOT / "scripts" / "dev-fullstack.sh"
+    process = subprocess.Popen(
+        [str(script), "--multi", str(stack.config_path)],
+        cwd=REPO_ROOT,
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
+    try:
+        wait_for_line(lines, READY_LINE, READY_TIMEOUT_S)
+        body = httpx.get(stack.gateway_url(f"{stack.api_base_url}/broker/health"), timeout=5).json()
+        assert body["port"] == stack.instance_ports["broker-0"]
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=EXIT_TIMEOUT_S) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert stack.live_processes() == []
+
+
+def test_fullstack_script_rejects_unknown_argument() -> None:
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "dev-fullstack.sh"), "--mutli"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "dev-fullstack.sh: unknown argument '--mutli'; usage: scripts/dev-fullstack.sh [--multi [CONFIG]]\n"
+    )

@@ -101,9 +101,11 @@ def start(ctx: click.Context, config_path: Path, foreground: bool, no_wait: bool
 @CONFIG_ARGUMENT
 @click.option("--timeout", type=click.FloatRange(min=0), default=lifecycle.KILL_WAIT_S, show_default=True, help=TIMEOUT_HELP)
 def stop(config_path: Path, timeout: float) -> None:
-    """Stop the gateway, then the module servers, then core, and wait until their ports are free."""
-    config = load_config(config_path)
-    lifecycle.stop(config, timeout_s=timeout)
+    """Stop the gateway, then the module servers, then core, and wait until their ports are free.
+
+    When CONFIG fails validation, stops what the PID files in the state_dir it names record.
+    """
+    lifecycle.stop_config_file(config_path, timeout_s=timeout)
 
 
 @cli.command()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
 
 PROBE_TIMEOUT_S = 2.0
 PROBE_INTERVAL_S = 0.2
+MAX_PARALLEL_PROBES = 16
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,20 @@ def check_health(
         status_code=response.status_code,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def check_all(urls: list[str], timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, HealthResult]:
+    """GET every URL once, up to MAX_PARALLEL_PROBES at a time; return each URL's result.
+
+    With at most MAX_PARALLEL_PROBES URLs, the whole check takes about one `timeout_s` at most.
+    """
+    unique = list(dict.fromkeys(urls))
+    if not unique:
+        return {}
+    # Each probe gets its own session, because a requests.Session is not safe to share between threads.
+    with ThreadPoolExecutor(max_workers=min(len(unique), MAX_PARALLEL_PROBES)) as pool:
+        results = pool.map(lambda url: check_health(url, timeout_s), unique)
+        return dict(zip(unique, results))
 
 
 def wait_until_healthy(

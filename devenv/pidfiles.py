@@ -18,6 +18,10 @@ from pathlib import Path
 import psutil
 
 MANAGER_NAME = "manager"
+# A record's role decides its stop stage: the gateway first, then module servers, the core server last.
+ROLE_GATEWAY = "gateway"
+ROLE_MODULE_SERVER = "module_server"
+ROLE_CORE_SERVER = "core_server"
 # On Linux, psutil computes create_time from the boot time and the start time in
 # clock ticks (usually 100 per second), so two reads for one process agree well within this.
 CREATE_TIME_TOLERANCE_S = 0.05
@@ -36,7 +40,11 @@ class ProcessState(enum.Enum):
 
 @dataclass
 class PidRecord:
-    """Content of one PID file. The supervisor sets `exit_code` when the process exits on its own."""
+    """Content of one PID file. The supervisor sets `exit_code` when the process exits on its own.
+
+    `role` is one of the ROLE_* names, empty for the manager. `reload` is true
+    for a uvicorn instance that runs under uvicorn's reloader.
+    """
 
     name: str
     pid: int
@@ -46,6 +54,8 @@ class PidRecord:
     started_at: str = ""
     config_path: str = ""
     exit_code: int | None = None
+    role: str = ""
+    reload: bool = False
 
 
 def record_path(pids_dir: Path, name: str) -> Path:
@@ -53,7 +63,9 @@ def record_path(pids_dir: Path, name: str) -> Path:
     return pids_dir / f"{name}.json"
 
 
-def record_for_pid(name: str, pid: int, port: int | None = None, config_path: str = "") -> PidRecord:
+def record_for_pid(
+    name: str, pid: int, port: int | None = None, config_path: str = "", role: str = "", reload: bool = False
+) -> PidRecord:
     """Build a record for a live pid, reading its process group and creation time."""
     process = psutil.Process(pid)
     create_time = process.create_time()
@@ -65,6 +77,8 @@ def record_for_pid(name: str, pid: int, port: int | None = None, config_path: st
         port=port,
         started_at=_format_local_time(create_time),
         config_path=config_path,
+        role=role,
+        reload=reload,
     )
 
 
@@ -145,13 +159,19 @@ def group_has_members(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
+    return bool(group_member_pids(pgid))
+
+
+def group_member_pids(pgid: int) -> list[int]:
+    """Return the pids of the processes in process group `pgid`, zombies left out."""
+    members = []
     for process in psutil.process_iter(["status"]):
         try:
             if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
+                members.append(process.pid)
         except (ProcessLookupError, psutil.NoSuchProcess):
             continue
-    return False
+    return members
 
 
 def _format_local_time(timestamp: float) -> str:

@@ -5,7 +5,8 @@ Built on honcho's pieces: `parse_procfile` reads the Procfile,
 (so its pid is also its process group id), and `Printer` writes the
 colour-prefixed output on a terminal. Unlike honcho's Manager, one process
 exiting does not stop the others: the exit is logged and recorded in its PID
-file, and the rest keep running.
+file, whatever it left in its process group is stopped, and the rest keep
+running.
 """
 
 from __future__ import annotations
@@ -39,15 +40,30 @@ GROUP_POLL_INTERVAL_S = 0.05
 # A reader thread ends when every process holding the pipe has closed it; a
 # grandchild that outlives its parent can hold it longer than this.
 READER_JOIN_TIMEOUT_S = 1.0
+# NOTE: finding a reloader's server process relies on how uvicorn's reloader works
+# (checked with uvicorn 0.55). The reloader, whose pid devenv records, runs the
+# server in a multiprocessing "spawn" child whose command line contains
+# `spawn_main`. It starts a new one only after a file change. If uvicorn changes
+# this, a reloader without a server process is no longer reported.
+SERVER_PROCESS_MARKER = "spawn_main"
+# How long a reloader may have no server process before it counts as lost. In a
+# reload, uvicorn 0.55 starts the new server process right after the old one exits.
+SERVER_PROCESS_GRACE_S = 1.0
+SERVER_PROCESS_POLL_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One Procfile line: its name, shell command and the port it listens on."""
+    """One Procfile line: its name, shell command and the port it listens on.
+
+    `role` is a pidfiles.ROLE_* name, and `reload` marks a uvicorn instance that runs under uvicorn's reloader.
+    """
 
     name: str
     command: str
     port: int | None = None
+    role: str = ""
+    reload: bool = False
 
 
 def read_procfile(text: str, ports: dict[str, int]) -> list[ProcessSpec]:
@@ -119,6 +135,8 @@ class Supervisor:
         self._print_lock = threading.Lock()
         self._colour = False
         self.any_exit = threading.Event()
+        self._server_monitor = ServerProcessMonitor()
+        self._lost_server_processes: set[str] = set()
         if printer_output is not None:
             self._colour = use_colour(printer_output)
             width = max([len(pidfiles.MANAGER_NAME), *(len(name) for name in self._children)])
@@ -156,7 +174,40 @@ class Supervisor:
             text = strip_ansi(text)
         message = Message(type="line", data=text, time=moment or datetime.now(), name=name, colour=colour)
         with self._print_lock:
-            self._printer.write(message)
+            try:
+                self._printer.write(message)
+            except OSError:
+                # A closed terminal fails writes with EIO. The line is in the log files already.
+                pass
+
+    def check_server_processes(self) -> None:
+        """Log once when a reloader's server process is lost and once when it is back."""
+        reloaders = {
+            name: child.popen.pid
+            for name, child in self._children.items()
+            if child.spec.reload and child.popen is not None and not child.exited.is_set() and not child.stopping
+        }
+        lost = self._server_monitor.check(reloaders)
+        for name in sorted(lost - self._lost_server_processes):
+            logger.warning(
+                "%s (pid %d) has no server process: the one uvicorn's reloader started has exited, "
+                "and the reloader starts a new one only after a file change; see %s",
+                name,
+                reloaders[name],
+                self.log_writer.logs_dir / f"{name}.log",
+            )
+        reported = self._lost_server_processes & set(reloaders)
+        candidates = sorted(reported - lost)
+        server_processes = find_server_processes(reloaders[name] for name in candidates) if candidates else {}
+        for name in candidates:
+            found = server_processes.get(reloaders[name])
+            if not found:
+                continue
+            logger.info(
+                "%s (pid %d) has a server process again (pid %s)", name, reloaders[name], ", ".join(map(str, found))
+            )
+            reported.discard(name)
+        self._lost_server_processes = reported | lost
 
     def stop(self, stages: Iterable[Iterable[str]], kill_wait_s: float = KILL_WAIT_S) -> None:
         """Stop the processes stage by stage; processes in no stage are stopped last."""
@@ -189,10 +240,14 @@ class Supervisor:
         child.popen = Popen(spec.command, env=self.env, cwd=str(self.cwd))
         pid = child.popen.pid
         try:
-            record = pidfiles.record_for_pid(spec.name, pid, spec.port, self.config_path)
+            record = pidfiles.record_for_pid(
+                spec.name, pid, spec.port, self.config_path, role=spec.role, reload=spec.reload
+            )
         except (psutil.NoSuchProcess, ProcessLookupError):
             # The shell exited before psutil could read it; the waiter thread reports the exit.
-            record = pidfiles.PidRecord(name=spec.name, pid=pid, pgid=pid, create_time=0.0, port=spec.port)
+            record = pidfiles.PidRecord(
+                name=spec.name, pid=pid, pgid=pid, create_time=0.0, port=spec.port, role=spec.role, reload=spec.reload
+            )
         pidfiles.write_record(self.pids_dir, record)
         port_note = f", port {spec.port}" if spec.port is not None else ""
         logger.info("started %s (pid %d%s)", spec.name, pid, port_note)
@@ -212,18 +267,43 @@ class Supervisor:
 
     def _wait_for_exit(self, child: _Child) -> None:
         child.returncode = child.popen.wait()
+        pid = child.popen.pid
+        leftovers = [] if child.stopping else pidfiles.group_member_pids(pid)
+        if leftovers:
+            # A killed uvicorn reloader, for example, leaves its server process
+            # here, which would keep serving the port without a supervisor.
+            logger.warning(
+                "%s (pid %d) %s; stopping what it left in its process group %d (pids %s); "
+                "the other processes keep running",
+                child.spec.name,
+                pid,
+                describe_exit(child.returncode),
+                pid,
+                ", ".join(map(str, leftovers)),
+            )
+            self._record_exit(child)
+            self._stop_leftovers(child)
         # Let the reader drain the last lines so that they reach the logs before the exit is reported.
         child.reader.join(READER_JOIN_TIMEOUT_S)
-        if not child.stopping:
+        if not child.stopping and not leftovers:
             logger.warning(
                 "%s (pid %d) %s; the other processes keep running",
                 child.spec.name,
-                child.popen.pid,
+                pid,
                 describe_exit(child.returncode),
             )
             self._record_exit(child)
         child.exited.set()
         self.any_exit.set()
+
+    def _stop_leftovers(self, child: _Child) -> None:
+        name, pgid = child.spec.name, child.popen.pid
+        killed = terminate_groups({name: pgid}, KILL_WAIT_S)
+        if pidfiles.group_has_members(pgid):
+            logger.error("what %s left in process group %d still runs after SIGKILL", name, pgid)
+        else:
+            outcome = "killed" if killed else "stopped"
+            logger.info("%s what %s left in process group %d", outcome, name, pgid)
 
     def _record_exit(self, child: _Child) -> None:
         record = pidfiles.read_record(pidfiles.record_path(self.pids_dir, child.spec.name))
@@ -273,3 +353,74 @@ def _wait_for_groups_empty(groups: dict[str, int], timeout_s: float) -> list[str
         time.sleep(GROUP_POLL_INTERVAL_S)
         left = [name for name in left if pidfiles.group_has_members(groups[name])]
     return left
+
+
+def find_server_processes(reloader_pids: Iterable[int]) -> dict[int, list[int] | None]:
+    """Map each uvicorn reloader pid to the pids of its live server processes.
+
+    None means the reloader has no child yet, so it has not started a server
+    process (or it is gone). One scan of the process table serves every reloader.
+    """
+    children: dict[int, list[psutil.Process]] = {pid: [] for pid in reloader_pids}
+    for process in psutil.process_iter(["ppid"]):
+        parent = process.info["ppid"]
+        if parent in children:
+            children[parent].append(process)
+    return {
+        pid: [child.pid for child in found if _is_server_process(child)] if found else None
+        for pid, found in children.items()
+    }
+
+
+def _is_server_process(process: psutil.Process) -> bool:
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return any(SERVER_PROCESS_MARKER in part for part in process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+class ServerProcessMonitor:
+    """Tracker of uvicorn reloaders that finds those without a server process for longer than `grace_s`."""
+
+    def __init__(self, grace_s: float = SERVER_PROCESS_GRACE_S) -> None:
+        self.grace_s = grace_s
+        self._missing_since: dict[tuple[str, int], float] = {}
+
+    @property
+    def missing(self) -> set[str]:
+        """The names whose reloader had no server process at the last check, lost or not yet."""
+        return {name for name, _ in self._missing_since}
+
+    def check(self, reloaders: dict[str, int]) -> set[str]:
+        """Return the names in `reloaders` (name to reloader pid) whose server process is lost.
+
+        A reloader that has started no child yet is still starting and does not count.
+        """
+        now = time.monotonic()
+        server_processes = find_server_processes(reloaders.values())
+        missing_since: dict[tuple[str, int], float] = {}
+        lost = set()
+        for name, pid in reloaders.items():
+            if server_processes.get(pid) is None or server_processes[pid]:
+                continue
+            since = self._missing_since.get((name, pid), now)
+            missing_since[(name, pid)] = since
+            if now - since >= self.grace_s:
+                lost.add(name)
+        self._missing_since = missing_since
+        return lost
+
+
+def find_lost_server_processes(reloaders: dict[str, int], grace_s: float = SERVER_PROCESS_GRACE_S) -> set[str]:
+    """Return the names whose reloader has no server process, watching a missing one for `grace_s` first.
+
+    Returns at once when every reloader has a server process or has started none yet.
+    """
+    monitor = ServerProcessMonitor(grace_s)
+    while True:
+        lost = monitor.check(reloaders)
+        if not monitor.missing - lost:
+            return lost
+        time.sleep(SERVER_PROCESS_POLL_INTERVAL_S)

@@ -122,3 +122,27 @@ def test_wait_until_healthy_stops_on_request(http_server):
     results = health.wait_until_healthy([url_of(http_server, "/broken")], timeout_s=30, should_stop=lambda: True)
     assert time.monotonic() - started < 2
     assert results[url_of(http_server, "/broken")].healthy is False
+
+
+def test_check_all_probes_in_parallel(http_server):
+    silent_sockets = []
+    for _ in range(3):
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        silent.bind((HOST, 0))
+        silent.listen()
+        silent_sockets.append(silent)
+    silent_urls = [f"http://{HOST}:{silent.getsockname()[1]}/health" for silent in silent_sockets]
+    ok_url = url_of(http_server, "/health")
+
+    started = time.monotonic()
+    try:
+        results = health.check_all([*silent_urls, ok_url, ok_url], timeout_s=0.5)
+    finally:
+        for silent in silent_sockets:
+            silent.close()
+    elapsed = time.monotonic() - started
+
+    assert list(results) == [*silent_urls, ok_url]
+    assert all(results[url].error == "timed out" for url in silent_urls)
+    assert results[ok_url].healthy is True
+    assert elapsed < 1.2

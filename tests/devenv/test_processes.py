@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -53,10 +54,13 @@ def run_supervisor(tmp_path):
     """Build supervisors over Procfile text; every one is stopped at teardown."""
     supervisors: list[tuple[Supervisor, LogWriter]] = []
 
-    def build(procfile: str, printer_output=None, env: dict[str, str] | None = None) -> Supervisor:
+    def build(
+        procfile: str, printer_output=None, env: dict[str, str] | None = None, reloaded: frozenset[str] = frozenset()
+    ) -> Supervisor:
         writer = LogWriter(tmp_path / "logs")
+        specs = [replace(spec, reload=spec.name in reloaded) for spec in processes.read_procfile(procfile, {"web": 8000})]
         supervisor = Supervisor(
-            processes.read_procfile(procfile, {"web": 8000}),
+            specs,
             cwd=tmp_path,
             env={**os.environ, **(env or {})},
             log_writer=writer,
@@ -224,3 +228,68 @@ def test_printer_prefixes_lines_without_colour(tmp_path, run_supervisor):
     assert any(line.endswith(" web              | green") for line in lines)
     assert any(line.endswith(" manager          | a manager line") for line in lines)
     assert "\x1b" not in output.getvalue()
+
+
+def test_exit_stops_rest_of_group(tmp_path, run_supervisor, caplog):
+    caplog.set_level(logging.INFO, logger="devenv.processes")
+    # `sleep 40` plays the server process that a killed uvicorn reloader leaves behind.
+    supervisor = run_supervisor("family: sleep 40 & exec sleep 30\n")
+    supervisor.start_all()
+    record = pidfiles.read_record(tmp_path / "pids" / "family.json")
+    assert wait_until(lambda: len(group_members(record.pgid)) == 2)
+
+    os.kill(record.pid, signal.SIGKILL)
+
+    assert wait_until(lambda: supervisor.exited_codes() == {"family": -signal.SIGKILL})
+    assert group_members(record.pgid) == []
+    assert f"family (pid {record.pid}) was killed by SIGKILL; stopping what it left in its process group" in caplog.text
+    assert f"stopped what family left in process group {record.pgid}" in caplog.text
+    assert pidfiles.read_record(tmp_path / "pids" / "family.json").exit_code == -signal.SIGKILL
+
+
+# A parent that runs its server in a multiprocessing "spawn" child, as uvicorn's
+# reloader does. The first child exits at once, as a server process that fails
+# to import the app does. The second one starts later, as after a file change.
+RELOADER_CODE = """\
+import multiprocessing
+import time
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    context.Process(target=time.sleep, args=(0.1,)).start()
+    time.sleep({restart_after_s})
+    context.Process(target=time.sleep, args=(30,)).start()
+    time.sleep(30)
+"""
+
+
+def test_find_server_processes_sees_spawn_child(tmp_path, run_supervisor):
+    code = RELOADER_CODE.format(restart_after_s=0)
+    supervisor = run_supervisor(f"web: {python_line(tmp_path, 'web', code)}\n")
+    supervisor.start_all()
+    reloader = pidfiles.read_record(tmp_path / "pids" / "web.json").pid
+
+    assert wait_until(lambda: processes.find_server_processes([reloader])[reloader])
+    assert processes.find_lost_server_processes({"web": reloader}) == set()
+
+
+def test_lost_server_process_logged_once(tmp_path, run_supervisor, caplog):
+    caplog.set_level(logging.INFO, logger="devenv.processes")
+    code = RELOADER_CODE.format(restart_after_s=processes.SERVER_PROCESS_GRACE_S + 1.5)
+    supervisor = run_supervisor(f"web: {python_line(tmp_path, 'web', code)}\n", reloaded=frozenset({"web"}))
+    supervisor.start_all()
+    reloader = pidfiles.read_record(tmp_path / "pids" / "web.json").pid
+
+    def check_until(text: str) -> bool:
+        def checked() -> bool:
+            supervisor.check_server_processes()
+            return text in caplog.text
+        return wait_until(checked)
+
+    assert check_until("has no server process")
+    assert processes.find_lost_server_processes({"web": reloader}) == {"web"}
+    assert check_until("has a server process again")
+    assert caplog.text.count("has no server process") == 1
+    assert f"web (pid {reloader}) has no server process" in caplog.text
+    assert f"web (pid {reloader}) has a server process again (pid " in caplog.text
+    assert processes.find_lost_server_processes({"web": reloader}) == set()

@@ -35,6 +35,39 @@ DEFAULT_SERVERS: dict[str, dict] = {
     "datafeed": {"modules": ["datafeed"]},
     "core": {},
 }
+# A small ASGI app that tests can break and repair while uvicorn runs it:
+# HTTP 200 with its pid as JSON on every path, and the lifespan protocol.
+PROBE_PACKAGE = "probe_app"
+PROBE_APP = f"{PROBE_PACKAGE}.main:app"
+PROBE_APP_SOURCE = """\
+import json
+import os
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    elif scope["type"] == "http":
+        body = json.dumps({"status": "ok", "pid": os.getpid()}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+"""
+BROKEN_APP_SOURCE = "def app(:\n"
+# An import that never finishes. uvicorn's SIGTERM handler only sets a flag
+# that nothing reads while the import sleeps, so the default action is restored.
+HANGING_APP_SOURCE = """\
+import signal
+import time
+
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+time.sleep(600)
+"""
 
 
 @dataclass
@@ -199,3 +232,31 @@ def kill_quietly(process: psutil.Process) -> None:
         process.send_signal(signal.SIGKILL)
     except psutil.NoSuchProcess:
         pass
+
+
+def write_probe_app(apps_dir: Path, source: str = PROBE_APP_SOURCE) -> Path:
+    """Write `source` as the probe app's module under `apps_dir`; return the module's path."""
+    module = apps_dir / PROBE_PACKAGE / "main.py"
+    module.parent.mkdir(parents=True, exist_ok=True)
+    module.write_text(source, encoding="utf-8")
+    return module
+
+
+def probe_stack_arguments(apps_dir: Path, reload: bool = False) -> dict:
+    """Return `make_stack` arguments for nginx and one core server that runs the probe app from `apps_dir`.
+
+    With `reload`, uvicorn watches `apps_dir`, so rewriting the probe app reloads the server.
+    """
+    return {
+        "servers": {"core": {"reload": reload}},
+        "overrides": {"app": PROBE_APP, "watch": {"dirs": [str(apps_dir)]}},
+        "env": {"PYTHONPATH": str(apps_dir)},
+    }
+
+
+def is_gone(pid: int) -> bool:
+    """Return whether a process has exited (a zombie counts as exited)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

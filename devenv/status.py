@@ -9,18 +9,11 @@ from pathlib import Path
 
 from devenv import health, pidfiles
 from devenv.config import DevConfig, load_config
+from devenv.console import config_option, echo
 from devenv.errors import ConfigError
-from devenv.lifecycle import (
-    GATEWAY_NAME,
-    _config_option,
-    echo,
-    gateway_routes,
-    http_url,
-    process_ports,
-    recorded_config_path,
-)
 from devenv.pidfiles import MANAGER_NAME, PidRecord, ProcessState
 from devenv.processes import describe_exit, find_lost_server_processes
+from devenv.topology import GATEWAY_NAME, gateway_routes, http_url, process_ports, recorded_config_path
 
 EXIT_RUNNING = 0
 EXIT_DEGRADED = 1
@@ -51,7 +44,7 @@ def collect_status(config: DevConfig) -> dict:
 
     processes = _process_entries(view, records, now)
     if not manager_alive and any(entry["alive"] for entry in processes):
-        option = _config_option(config)
+        option = config_option(config)
         warnings.append(
             "the manager is not running, so the output of the processes below is no longer written to the logs; "
             f"run devenv restart{option} to run them under a new manager, or devenv stop{option}"
@@ -84,7 +77,7 @@ def collect_status(config: DevConfig) -> dict:
         if name in lost:
             entry["health"] = _unprobed(
                 health_urls[name], f"no server process: the app failed to load or its process was killed; "
-                f"see devenv logs{_config_option(config, '--config ')} {name}"
+                f"see devenv logs{config_option(config, '--config ')} {name}"
             )
         elif name in health_urls:
             entry["health"] = _health_status(results[health_urls[name]])

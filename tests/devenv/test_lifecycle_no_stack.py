@@ -1,4 +1,7 @@
-"""Tests of devenv.lifecycle that need neither nginx nor uvicorn: stop order, lenient config reading, messages."""
+"""Tests of devenv.topology, devenv.stopping and devenv.lifecycle that need neither nginx nor uvicorn.
+
+They cover the stop order, lenient config reading and the messages of stop and start.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import psutil
 import pytest
 import yaml
 
-from devenv import lifecycle, pidfiles
+from devenv import lifecycle, pidfiles, stopping, topology
 from devenv.config import load_config
 from devenv.errors import ConfigError, DevenvError
 from devenv.pidfiles import ROLE_CORE_SERVER, ROLE_GATEWAY, ROLE_MODULE_SERVER, PidRecord
@@ -38,19 +41,10 @@ def server_settings(ports: list[int]) -> dict:
     }
 
 
-@pytest.fixture
-def sleeper():
-    """A child `sleep` in its own session, killed at teardown."""
-    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    yield process
-    process.kill()
-    process.wait()
-
-
 def test_stop_stages_follow_roles():
     roles = {"nginx": ROLE_GATEWAY, "core-0": ROLE_CORE_SERVER, "broker-0": ROLE_MODULE_SERVER, "old-0": ""}
 
-    assert lifecycle.stop_stages(roles) == [["nginx"], ["broker-0", "old-0"], ["core-0"]]
+    assert topology.stop_stages(roles) == [["nginx"], ["broker-0", "old-0"], ["core-0"]]
 
 
 def test_recorded_roles_fall_back_to_config(tmp_path, free_port_block):
@@ -60,11 +54,11 @@ def test_recorded_roles_fall_back_to_config(tmp_path, free_port_block):
         for name, role in [("nginx", ""), ("core-0", ""), ("broker-0", ROLE_MODULE_SERVER), ("gone-0", "")]
     }
 
-    roles = lifecycle.recorded_roles(records, config)
+    roles = topology.recorded_roles(records, config)
 
     assert roles == {"nginx": ROLE_GATEWAY, "core-0": ROLE_CORE_SERVER, "broker-0": ROLE_MODULE_SERVER, "gone-0": ""}
-    assert lifecycle.recorded_roles(records)["core-0"] == ""
-    assert lifecycle.recorded_roles(records)["nginx"] == ROLE_GATEWAY
+    assert topology.recorded_roles(records)["core-0"] == ""
+    assert topology.recorded_roles(records)["nginx"] == ROLE_GATEWAY
 
 
 def test_lenient_read_matches_config(tmp_path, free_port_block):
@@ -72,7 +66,7 @@ def test_lenient_read_matches_config(tmp_path, free_port_block):
     valid = load_config(write_config(tmp_path / "config" / "valid.yaml", settings))
     invalid_path = write_config(tmp_path / "config" / "invalid.yaml", {**settings, **TYPO})
 
-    files = lifecycle.read_stack_files_leniently(invalid_path)
+    files = stopping.read_stack_files_leniently(invalid_path)
 
     assert files is not None
     assert files.state_dir == valid.state_dir == tmp_path / "run"
@@ -83,7 +77,7 @@ def test_lenient_read_matches_config(tmp_path, free_port_block):
 
 
 def test_lenient_read_defaults(tmp_path):
-    files = lifecycle.read_stack_files_leniently(write_config(tmp_path / "dev-config.yaml", TYPO))
+    files = stopping.read_stack_files_leniently(write_config(tmp_path / "dev-config.yaml", TYPO))
 
     assert files is not None
     assert files.state_dir == tmp_path / ".local"
@@ -99,14 +93,14 @@ def test_lenient_read_rejects(tmp_path, text):
     path = tmp_path / "dev-config.yaml"
     path.write_text(text)
 
-    assert lifecycle.read_stack_files_leniently(path) is None
+    assert stopping.read_stack_files_leniently(path) is None
 
 
 def test_stop_invalid_config_without_pidfiles(tmp_path):
     path = write_config(tmp_path / "dev-config.yaml", TYPO)
 
     with pytest.raises(ConfigError, match="gatway"):
-        lifecycle.stop_config_file(path)
+        stopping.stop_config_file(path)
 
 
 def test_stop_unreadable_config_raises(tmp_path):
@@ -115,7 +109,7 @@ def test_stop_unreadable_config_raises(tmp_path):
     (tmp_path / ".local" / "pids").mkdir(parents=True)
 
     with pytest.raises(ConfigError):
-        lifecycle.stop_config_file(path)
+        stopping.stop_config_file(path)
 
 
 def test_stop_invalid_config_uses_pidfiles(tmp_path, sleeper, capsys):
@@ -124,7 +118,7 @@ def test_stop_invalid_config_uses_pidfiles(tmp_path, sleeper, capsys):
     record = pidfiles.record_for_pid("broker-0", sleeper.pid, config_path=str(path), role=ROLE_MODULE_SERVER)
     pidfiles.write_record(pids_dir, record)
 
-    assert lifecycle.stop_config_file(path, timeout_s=1) is True
+    assert stopping.stop_config_file(path, timeout_s=1) is True
 
     assert sleeper.wait(5) == -15
     assert pidfiles.read_records(pids_dir) == {}

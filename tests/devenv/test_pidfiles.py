@@ -9,19 +9,9 @@ import subprocess
 import time
 
 import psutil
-import pytest
 
 from devenv import pidfiles
 from devenv.pidfiles import PidRecord, ProcessState
-
-
-@pytest.fixture
-def sleeper():
-    """A child `sleep` in its own session, killed at teardown."""
-    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    yield process
-    process.kill()
-    process.wait()
 
 
 def wait_for_group_empty(pgid: int, timeout_s: float = 5.0) -> bool:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 
-import pytest
 import yaml
 
 from devenv import pidfiles, status
@@ -14,15 +12,6 @@ from devenv.config import load_config
 from devenv.pidfiles import ROLE_CORE_SERVER
 
 HOST = "127.0.0.1"
-
-
-@pytest.fixture
-def sleeper():
-    """A child `sleep` in its own session, killed at teardown."""
-    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    yield process
-    process.kill()
-    process.wait()
 
 
 def test_status_fast_on_silent_port(tmp_path, free_port_block, sleeper):

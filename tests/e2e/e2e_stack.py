@@ -14,8 +14,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,8 +110,12 @@ class Stack:
 
     def devenv_background(self, *args: str) -> subprocess.Popen:
         """Start `python -m devenv ARGS` in its own session with stdout and stderr on one pipe."""
+        return self.run_background(sys.executable, "-m", "devenv", *args)
+
+    def run_background(self, *command: str) -> subprocess.Popen:
+        """Start COMMAND from the checkout root in its own session with stdout and stderr on one pipe."""
         return subprocess.Popen(
-            [sys.executable, "-m", "devenv", *args],
+            list(command),
             cwd=REPO_ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -193,6 +199,43 @@ def wait_until(predicate: Callable[[], object], timeout_s: float, interval_s: fl
         if result or time.monotonic() >= deadline:
             return bool(result)
         time.sleep(interval_s)
+
+
+# uvicorn's reloader starts watching one reload_delay (0.25 s) after it spawns its
+# server process, and a small app can answer its health check before that, so an
+# edit made right after `devenv start` returns can go unnoticed.
+REWRITE_INTERVAL_S = 2.0
+
+
+def write_until(path: Path, text: str, predicate: Callable[[], object], timeout_s: float) -> bool:
+    """Write `text` to `path`, and again every REWRITE_INTERVAL_S, until `predicate` holds; return whether it did.
+
+    Each write ends with a different comment line, so the watcher sees a change every time.
+    """
+    deadline = time.monotonic() + timeout_s
+    attempt = 0
+    while True:
+        path.write_text(f"{text}\n# edit {attempt}\n", encoding="utf-8")
+        remaining = max(deadline - time.monotonic(), 0.0)
+        if wait_until(predicate, min(REWRITE_INTERVAL_S, remaining)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        attempt += 1
+
+
+@contextmanager
+def collect_output(process: subprocess.Popen) -> Iterator[list[str]]:
+    """Collect the lines `process` prints into a list while the block runs; kill the process if it still runs after it."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        yield lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(5)
 
 
 def write_stack_config(

@@ -12,6 +12,7 @@ import sys
 
 from trading_api.clients.rest import Client
 from trading_api.clients.rest.api.broker import (
+    broker_cancel_order,
     broker_get_account,
     broker_get_order,
     broker_list_orders,
@@ -23,8 +24,22 @@ from trading_api.clients.rest.api.datafeed import (
     datafeed_resolve_symbol,
 )
 from trading_api.clients.rest.models import OrderRequest, OrderRequestSide, OrderRequestType
+from trading_api.clients.rest.types import Response
 
 ORDER_QUANTITY = 3
+UNKNOWN_ORDER_ID = "ord-999"
+UNKNOWN_SYMBOL = "NOPE"
+# A buy limit this far below every simulated price stays working until it is cancelled.
+UNREACHED_LIMIT_PRICE = 0.01
+
+
+def describe_error(response: Response) -> dict:
+    """Return the status, parsed type and detail of an error response."""
+    return {
+        "status": int(response.status_code),
+        "type": type(response.parsed).__name__,
+        "detail": getattr(response.parsed, "detail", None),
+    }
 
 
 def main(gateway_url: str) -> None:
@@ -40,6 +55,19 @@ def main(gateway_url: str) -> None:
         fetched = broker_get_order.sync(placed.id, client=client)
         orders = broker_list_orders.sync(client=client)
         account = broker_get_account.sync(client=client)
+
+        missing_order = broker_get_order.sync_detailed(UNKNOWN_ORDER_ID, client=client)
+        unknown_symbol = datafeed_resolve_symbol.sync_detailed(UNKNOWN_SYMBOL, client=client)
+        limit_request = OrderRequest(
+            symbol="MSFT",
+            side=OrderRequestSide.BUY,
+            type_=OrderRequestType.LIMIT,
+            quantity=1,
+            limit_price=UNREACHED_LIMIT_PRICE,
+        )
+        limit_order = broker_place_order.sync(client=client, body=limit_request)
+        broker_cancel_order.sync(limit_order.id, client=client)
+        cancelled_again = broker_cancel_order.sync_detailed(limit_order.id, client=client)
 
     results = {
         "client_module": Client.__module__,
@@ -59,6 +87,12 @@ def main(gateway_url: str) -> None:
         "fetched_id": fetched.id,
         "order_ids": [order.id for order in orders],
         "account_currency": account.currency,
+        "errors": {
+            "missing_order": describe_error(missing_order),
+            "unknown_symbol": describe_error(unknown_symbol),
+            "cancelled_again": describe_error(cancelled_again),
+        },
+        "limit_order_id": limit_order.id,
     }
     print(json.dumps(results))
 

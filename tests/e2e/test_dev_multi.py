@@ -14,6 +14,8 @@ import re
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -36,6 +38,19 @@ def read_lines(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
+@contextmanager
+def queue_output(process: subprocess.Popen) -> Iterator[queue.Queue]:
+    """Queue the lines `process` prints while the block runs; kill its process group if it still runs after it."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
+    try:
+        yield lines
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def wait_for_line(lines: queue.Queue, text: str, timeout_s: float) -> list[str]:
     """Collect output lines until one contains `text`; fail with everything read so far."""
     seen: list[str] = []
@@ -54,10 +69,7 @@ def wait_for_line(lines: queue.Queue, text: str, timeout_s: float) -> list[str]:
 def test_foreground_stack_routes_streams_and_stops(make_stack) -> None:
     stack = make_stack()
     process = stack.devenv_background("start", "--foreground", str(stack.config_path))
-    lines: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
-    reader.start()
-    try:
+    with queue_output(process) as lines:
         output = "".join(wait_for_line(lines, READY_LINE, READY_TIMEOUT_S))
         # nginx writes nothing at startup (its error log is at level warn), so only uvicorn lines are expected.
         for name in stack.instance_ports:
@@ -113,10 +125,6 @@ def test_foreground_stack_routes_streams_and_stops(make_stack) -> None:
 
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=EXIT_TIMEOUT_S) == 0
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
     assert stack.live_processes() == []
     assert devenv_ports.wait_for_ports_free(HOST, stack.ports, 5.0) == []
@@ -126,27 +134,13 @@ def test_foreground_stack_routes_streams_and_stops(make_stack) -> None:
 def test_fullstack_script_multi(make_stack) -> None:
     stack = make_stack()
     script = REPO_ROOT / "scripts" / "dev-fullstack.sh"
-    process = subprocess.Popen(
-        [str(script), "--multi", str(stack.config_path)],
-        cwd=REPO_ROOT,
-        env=stack.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
-    try:
+    process = stack.run_background(str(script), "--multi", str(stack.config_path))
+    with queue_output(process) as lines:
         wait_for_line(lines, READY_LINE, READY_TIMEOUT_S)
         body = httpx.get(stack.gateway_url(f"{stack.api_base_url}/broker/health"), timeout=5).json()
         assert body["port"] == stack.instance_ports["broker-0"]
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=EXIT_TIMEOUT_S) == 0
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
     assert stack.live_processes() == []
 
 

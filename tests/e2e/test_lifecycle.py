@@ -32,10 +32,12 @@ from e2e_stack import (
     HOST,
     PROBE_APP_SOURCE,
     REPO_ROOT,
+    collect_output,
     is_gone,
     probe_stack_arguments,
     wait_until,
     write_probe_app,
+    write_until,
 )
 
 from devenv import ports as devenv_ports
@@ -368,10 +370,7 @@ def test_logs_unified_and_per_process(stack):
 
 def test_foreground_stops_on_sigint(stack):
     process = stack.devenv_background("start", "--foreground", str(stack.config_path))
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
-    reader.start()
-    try:
+    with collect_output(process) as lines:
         assert wait_until(lambda: any("devenv is running" in line for line in lines), 60), "".join(lines)
         code, report = stack.status()
         assert code == 0, report
@@ -379,10 +378,6 @@ def test_foreground_stops_on_sigint(stack):
 
         process.send_signal(signal.SIGINT)
         assert process.wait(15) == 0, "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    reader.join(5)
 
     output = "".join(lines)
     assert "stopped every process" in output
@@ -434,17 +429,10 @@ def test_start_interrupted_stops_everything(make_stack, tmp_path, mode):
     stack, _ = make_probe_stack(make_stack, tmp_path, HANGING_APP_SOURCE)
     options = ["--foreground"] if mode == "foreground" else []
     process = stack.devenv_background("start", *options, str(stack.config_path))
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
-    reader.start()
-    try:
+    with collect_output(process) as lines:
         assert wait_until(lambda: (stack.pids_dir / "core-0.json").exists(), 30), "".join(lines)
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 130, "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    reader.join(5)
 
     output = "".join(lines)
     assert "start was interrupted by SIGINT (Ctrl+C); stopped every process that had started" in output
@@ -474,8 +462,9 @@ def test_lost_server_process_reported(make_stack, tmp_path):
     reloader = stack.pid_records()["core-0"]["pid"]
 
     # The reloader restarts its server process, which then fails to import the app.
-    module.write_text(BROKEN_APP_SOURCE)
-    assert wait_until(lambda: "has no server process" in manager_log(stack), RELOAD_TIMEOUT_S), manager_log(stack)
+    assert write_until(
+        module, BROKEN_APP_SOURCE, lambda: "has no server process" in manager_log(stack), RELOAD_TIMEOUT_S
+    ), manager_log(stack)
     assert f"core-0 (pid {reloader}) has no server process" in manager_log(stack)
 
     started = time.monotonic()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_stack import DEFAULT_SERVERS, HOST, REPO_ROOT, Stack, wait_until
+from e2e_stack import DEFAULT_SERVERS, HOST, REPO_ROOT, Stack, wait_until, write_until
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -264,10 +264,9 @@ def test_syntax_error_then_fix_recovers(make_stack, tmp_path):
     reloader_pid = stack.pid_records()["broker-0"]["pid"]
     old_pid = worker_pid(stack, "broker-0")
 
-    source.write_text(original + "\ndef broken(:\n", encoding="utf-8")
-    assert wait_until(lambda: "SyntaxError" in instance_log(stack, "broker-0"), RELOAD_TIMEOUT_S), instance_log(
-        stack, "broker-0"
-    )
+    assert write_until(
+        source, original + "\ndef broken(:\n", lambda: "SyntaxError" in instance_log(stack, "broker-0"), RELOAD_TIMEOUT_S
+    ), instance_log(stack, "broker-0")
     exit_status, report = stack.status()
     broker = process_status(report, "broker-0")
     assert exit_status == 1
@@ -317,3 +316,17 @@ def test_generated_clients_drive_broker_and_datafeed(make_stack, tmp_path):
     assert results["fetched_id"] == results["placed"]["id"]
     assert results["order_ids"] == [results["placed"]["id"]]
     assert results["account_currency"] == "USD"
+    # Error statuses arrive parsed into the error model, not as None.
+    assert results["errors"]["missing_order"] == {
+        "status": 404,
+        "type": "ErrorResponse",
+        "detail": "order_id 'ord-999' not found",
+    }
+    assert results["errors"]["unknown_symbol"]["status"] == 404
+    assert results["errors"]["unknown_symbol"]["type"] == "ErrorResponse"
+    assert results["errors"]["unknown_symbol"]["detail"].startswith("symbol 'NOPE' not found")
+    assert results["errors"]["cancelled_again"] == {
+        "status": 409,
+        "type": "ErrorResponse",
+        "detail": f"order '{results['limit_order_id']}' is cancelled; only working orders can be modified or cancelled",
+    }

@@ -46,7 +46,12 @@ def is_port_free(host: str, port: int) -> bool:
 
 
 def find_port_holder(port: int) -> PortHolder:
-    """Return the process that listens on a TCP port, as far as psutil can see it."""
+    """Return the process that listens on a TCP port, as far as psutil can see it.
+
+    Several processes can share one listening socket (an nginx master and its
+    workers, a uvicorn reloader and its server process), and psutil reports only
+    one of them; the one returned is the topmost sharer, the one to stop.
+    """
     try:
         connections = psutil.net_connections(kind="tcp")
     except psutil.AccessDenied:
@@ -58,11 +63,31 @@ def find_port_holder(port: int) -> PortHolder:
         if connection.laddr.port != port or connection.pid is None:
             continue
         try:
-            name = psutil.Process(connection.pid).name()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            name = None
-        return PortHolder(port=port, pid=connection.pid, name=name)
+            process = _topmost_listener(psutil.Process(connection.pid), port)
+            return PortHolder(port=port, pid=process.pid, name=process.name())
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            return PortHolder(port=port, pid=connection.pid, name=None)
     return PortHolder(port=port, pid=None, name=None)
+
+
+def _topmost_listener(process: psutil.Process, port: int) -> psutil.Process:
+    """Walk up from `process` while the parent listens on `port` too."""
+    while True:
+        parent = process.parent()
+        if parent is None:
+            return process
+        try:
+            listens = any(
+                connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port
+                for connection in parent.net_connections(kind="tcp")
+            )
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            return process
+        if not listens:
+            return process
+        process = parent
 
 
 def find_busy_ports(host: str, ports: list[int]) -> list[PortHolder]:

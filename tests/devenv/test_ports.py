@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -42,6 +44,34 @@ def test_find_port_holder_names_this_process():
     assert holder.pid == os.getpid()
     assert holder.name == psutil.Process().name()
     assert f"pid {os.getpid()}" in holder.describe()
+
+
+def test_find_port_holder_names_topmost_sharer():
+    # A parent and a child share one listening socket, like a uvicorn reloader and its
+    # server process; the parent is the one to stop. The child inherits the socket.
+    script = (
+        "import os, socket, subprocess, sys, time\n"
+        "server = socket.socket()\n"
+        f"server.bind(({HOST!r}, 0))\n"
+        "server.listen()\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], pass_fds=[server.fileno()])\n"
+        "print(server.getsockname()[1], child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        port, child_pid = (int(value) for value in parent.stdout.readline().split())
+        for pid in (parent.pid, child_pid):
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+            assert [c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN] == [port]
+
+        holder = ports.find_port_holder(port)
+    finally:
+        for process in psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        parent.wait()
+    assert holder.pid == parent.pid
 
 
 def test_find_port_holder_unknown_port(free_port_block):

@@ -211,7 +211,7 @@ def _health_status(result: health.HealthResult | None) -> dict:
 
 
 def _print_status(report: dict) -> None:
-    echo(f"devenv: {report['state']} (config {report['config']})")
+    echo(f"devenv: {report['state']} (config {report['running_config'] or report['config']})")
     for warning in report["warnings"]:
         echo(f"warning: {warning}")
     manager = report["manager"]

@@ -36,10 +36,12 @@ def cli() -> None:
 @cli.command()
 @CONFIG_ARGUMENT
 def check(config_path: Path) -> None:
-    """Validate CONFIG, render the Procfile and nginx.conf, and run `nginx -t`."""
+    """Validate CONFIG, write the Procfile and nginx.conf, and run `nginx -t`.
+
+    While a stack runs from CONFIG's state_dir, its files are left as they are.
+    """
     config = load_config(config_path)
-    prepared = render.prepare(config)
-    click.echo(f"{config_path}: valid; wrote {prepared.procfile_path} and {prepared.nginx_conf_path} (nginx -t passed)")
+    click.echo(f"{config_path}: {lifecycle.check(config)}")
 
 
 @cli.group()

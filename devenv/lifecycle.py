@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from devenv import health, pidfiles, ports, render
+from devenv import health, nginx, pidfiles, ports, render
 from devenv.config import DevConfig
 from devenv.console import config_option, echo, those_processes, warn
 from devenv.errors import DevenvError
@@ -158,6 +158,26 @@ def run_pre_start_hooks(config: DevConfig) -> None:
                 f"pre_start hook `{command}` failed with exit status {result.returncode} (run in {config.root}); "
                 f"fix it or remove it from hooks.pre_start in {config.config_path}; nothing was started"
             )
+
+
+def check(config: DevConfig) -> str:
+    """Render both files and run `nginx -t`; return what was done, as a sentence.
+
+    While a stack runs from the config's state_dir, its nginx.conf and Procfile
+    are left alone: only the candidate nginx.conf is written and validated.
+    """
+    manager = pidfiles.read_records(config.pids_dir).get(MANAGER_NAME)
+    if manager is None or pidfiles.inspect_record(manager) is not ProcessState.RUNNING:
+        prepared = render.prepare(config)
+        return f"valid; wrote {prepared.procfile_path} and {prepared.nginx_conf_path} (nginx -t passed)"
+
+    binary = nginx.find_nginx(config)
+    render.render_procfile(config, binary)
+    render.validate_nginx_conf(config, binary, render.render_nginx_conf(config))
+    return (
+        f"valid (nginx -t passed); a stack runs from {config.state_dir} (manager pid {manager.pid}, "
+        f"config {manager.config_path}), so its Procfile and nginx.conf were left as they are"
+    )
 
 
 def _reject_if_running(config: DevConfig) -> None:

@@ -537,6 +537,7 @@ def test_status_stop_follow_running_config(make_stack, tmp_path, free_port_block
     assert [route["route"] for route in report["gateway"]["routes"]] == ["/api/v1/health"]
     text = stack.devenv("status", str(other_path))
     assert text.returncode == 0
+    assert text.stdout.startswith(f"devenv: running (config {stack.config_path})\n")
     assert mismatch in text.stdout
 
     stopped = stack.devenv("stop", str(other_path))
@@ -563,3 +564,21 @@ def test_stop_with_invalid_config(make_stack, tmp_path):
     assert stack.live_processes() == []
     assert stack.pid_records() == {}
     assert stack.busy_ports() == []
+
+
+def test_check_leaves_running_stack_files(make_stack, tmp_path):
+    stack, _ = make_probe_stack(make_stack, tmp_path)
+    assert_started(stack.start())
+    nginx_conf = stack.state_dir / "nginx" / "nginx.conf"
+    procfile = stack.config_path.parent / "Procfile"
+    before = {path: path.read_bytes() for path in (nginx_conf, procfile)}
+    other = yaml.safe_load(stack.config_path.read_text())
+    other["gateway"] = {"port": stack.gateway_port + 1}
+    other_path = tmp_path / "other-config.yaml"
+    other_path.write_text(yaml.safe_dump(other))
+
+    result = stack.devenv("check", str(other_path))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{other_path}: valid (nginx -t passed); a stack runs from {stack.state_dir}")
+    assert {path: path.read_bytes() for path in before} == before

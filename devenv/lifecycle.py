@@ -152,7 +152,13 @@ def run_pre_start_hooks(config: DevConfig) -> None:
     env = {**os.environ, "PATH": search_path}
     for command in config.hooks.pre_start:
         echo(f"running pre_start hook: {command}")
-        result = subprocess.run(command, shell=True, cwd=config.root, env=env)
+        try:
+            result = subprocess.run(command, shell=True, cwd=config.root, env=env)
+        except KeyboardInterrupt:
+            # Nothing has started yet; the hook got the same SIGINT from the terminal.
+            raise StartInterrupted(signal.SIGINT) from None
+        if result.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
+            raise StartInterrupted(signal.SIGINT)
         if result.returncode != 0:
             raise DevenvError(
                 f"pre_start hook `{command}` failed with exit status {result.returncode} (run in {config.root}); "

@@ -582,3 +582,22 @@ def test_check_leaves_running_stack_files(make_stack, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{other_path}: valid (nginx -t passed); a stack runs from {stack.state_dir}")
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_sigint_during_pre_start_hook(make_stack, tmp_path):
+    marker = tmp_path / "hook-started"
+    hook = f"touch {marker} && sleep 30"
+    stack, _ = make_probe_stack(make_stack, tmp_path)
+    config = yaml.safe_load(stack.config_path.read_text())
+    config["hooks"] = {"pre_start": [hook]}
+    stack.config_path.write_text(yaml.safe_dump(config))
+
+    process = stack.devenv_background("start", str(stack.config_path))
+    with collect_output(process) as lines:
+        assert wait_until(marker.exists, 30)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+    output = "".join(lines)
+    assert "start was interrupted by SIGINT (Ctrl+C)" in output
+    assert "Traceback" not in output
+    assert stack.live_processes() == []

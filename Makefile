@@ -82,4 +82,6 @@ generate-python-clients: $(STAMP)
 	$(BIN)/python -m trading_api.codegen clients $(if $(FORCE),--force)
 
 clean:
-	rm -rf $(VENV) .local Procfile .pytest_cache
+	rm -rf $(VENV) .local Procfile .pytest_cache *.egg-info \
+		backend/src/trading_api/openapi.json backend/src/trading_api/clients \
+		backend/src/trading_api/modules/*/specs

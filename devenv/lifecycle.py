@@ -27,6 +27,7 @@ from devenv import health, nginx, pidfiles, ports, render
 from devenv.config import DevConfig
 from devenv.console import config_option, echo, those_processes, warn
 from devenv.errors import DevenvError
+from devenv.gateway import GatewayDownMarks
 from devenv.logs import LogWriter, tail_lines
 from devenv.manager import (
     STOP_SIGNALS,
@@ -134,6 +135,7 @@ def start(config: DevConfig, foreground: bool = False, wait: bool = True, timeou
         _reject_if_running(config)
         _check_ports_free(config)
         prepared = render.prepare(config)
+        warn_missing_module_dirs(config)
         run_pre_start_hooks(config)
         if foreground:
             return _run_foreground(config, prepared.nginx_binary, lock, wait, timeout_s)
@@ -166,6 +168,20 @@ def run_pre_start_hooks(config: DevConfig) -> None:
             )
 
 
+def warn_missing_module_dirs(config: DevConfig) -> None:
+    """Warn about modules whose source folder (watch.module_path) does not exist, most often a misspelt name.
+
+    A warning, not an error: the app, not devenv, decides which module names exist.
+    """
+    for module, server in config.module_servers().items():
+        folder = config.module_dir(module)
+        if not folder.is_dir():
+            warn(
+                f"warning: {config.config_path}: servers.{server}.modules: module '{module}' has no source folder {folder} "
+                "(watch.module_path); check the module name"
+            )
+
+
 def check(config: DevConfig) -> str:
     """Render both files and run `nginx -t`; return what was done, as a sentence.
 
@@ -175,11 +191,13 @@ def check(config: DevConfig) -> str:
     manager = pidfiles.read_records(config.pids_dir).get(MANAGER_NAME)
     if manager is None or pidfiles.inspect_record(manager) is not ProcessState.RUNNING:
         prepared = render.prepare(config)
+        warn_missing_module_dirs(config)
         return f"valid; wrote {prepared.procfile_path} and {prepared.nginx_conf_path} (nginx -t passed)"
 
     binary = nginx.find_nginx(config)
     render.render_procfile(config, binary)
     render.validate_nginx_conf(config, binary, render.render_nginx_conf(config))
+    warn_missing_module_dirs(config)
     return (
         f"valid (nginx -t passed); a stack runs from {config.state_dir} (manager pid {manager.pid}, "
         f"config {manager.config_path}), so its Procfile and nginx.conf were left as they are"
@@ -369,7 +387,7 @@ def _run_foreground(config: DevConfig, nginx_binary: Path, lock: StartLock, wait
 
         lock.release()
         echo("press Ctrl+C to stop")
-        run_until_stopped(supervisor, stop_request)
+        run_until_stopped(supervisor, stop_request, GatewayDownMarks(config, nginx_binary, supervisor))
     finally:
         discard_output_after_hangup(stop_request)
         supervisor.stop(stages)

@@ -147,32 +147,54 @@ def test_busy_port_message_counts_processes(tmp_path, free_port_block):
     ports = free_port_block(3)
     path = write_config(tmp_path / "dev-config.yaml", {"state_dir": "state", **server_settings(ports)})
     own = [listen(ports[1])]
-    other = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import socket, sys, time\n"
-            "server = socket.socket()\n"
-            f"server.bind(({HOST!r}, {ports[2]}))\n"
-            "server.listen()\n"
-            "print('listening', flush=True)\n"
-            "time.sleep(60)\n"
-        )],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    other = None
     try:
         one_port = start_error(path)
         own.append(listen(ports[0]))
         two_ports_one_process = start_error(path)
+        # The other process starts listening only now, so the first two messages name one process.
+        other = subprocess.Popen(
+            [sys.executable, "-c", (
+                "import socket, sys, time\n"
+                "server = socket.socket()\n"
+                f"server.bind(({HOST!r}, {ports[2]}))\n"
+                "server.listen()\n"
+                "print('listening', flush=True)\n"
+                "time.sleep(60)\n"
+            )],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert other.stdout.readline().strip() == "listening"
         two_processes = start_error(path)
     finally:
         for server in own:
             server.close()
-        other.kill()
-        other.wait()
+        if other is not None:
+            other.kill()
+            other.wait()
 
     assert "stop that process or change the ports" in one_port
     assert "stop that process or change the ports" in two_ports_one_process
     assert f"is in use by pid {other.pid}" in two_processes
     assert "stop those processes or change the ports" in two_processes
     assert psutil.Process().name() in two_processes
+
+
+def test_check_warns_about_missing_module_folder(tmp_path):
+    (tmp_path / "backend/src/trading_api/modules/broker").mkdir(parents=True)
+    config_path = write_config(
+        tmp_path / "dev-config.yaml",
+        {"servers": {"broker": {"port": 18301, "modules": ["brokr"]}, "core": {"port": 18302}}, "gateway": {"port": 18300}},
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-m", "devenv", "check", str(config_path)], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "backend/src/trading_api/modules/brokr"
+    assert result.stderr == (
+        f"devenv: warning: {config_path}: servers.broker.modules: module 'brokr' has no source folder {folder} "
+        "(watch.module_path); check the module name\n"
+    )

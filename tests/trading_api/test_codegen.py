@@ -5,19 +5,27 @@ These run the real openapi-python-client, about a second per generation.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from fastapi.testclient import TestClient
 
 from trading_api.codegen import (
     FINGERPRINT_FILE_NAME,
     GENERATOR_CONFIG,
+    INTERRUPTED_EXIT_STATUS,
     STAGING_PREFIX,
     CodegenError,
     client_fingerprint,
@@ -30,6 +38,9 @@ from trading_api.codegen import (
 from trading_api.specs import openapi_path
 
 pytestmark = pytest.mark.timeout(120)
+
+GENERATED_PACKAGE = "generated_rest"
+STAGING_WAIT_S = 60
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -76,6 +87,40 @@ def generated(spec_path, tmp_path_factory) -> Path:
     return clients
 
 
+@pytest.fixture(scope="module")
+def generated_rest(generated) -> Iterator[ModuleType]:
+    """The generated REST client package, imported as `generated_rest` from the `generated` folder."""
+    package_dir = client_package_dir(generated)
+    spec = importlib.util.spec_from_file_location(
+        GENERATED_PACKAGE, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
+    )
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[GENERATED_PACKAGE] = package
+    spec.loader.exec_module(package)
+
+    yield package
+
+    for name in [name for name in sys.modules if name == GENERATED_PACKAGE or name.startswith(f"{GENERATED_PACKAGE}.")]:
+        del sys.modules[name]
+
+
+def generated_module(name: str) -> ModuleType:
+    """Import a module of the generated package, e.g. `api.broker.broker_get_order`."""
+    return importlib.import_module(f"{GENERATED_PACKAGE}.{name}")
+
+
+@pytest.fixture
+def rest_client(generated_rest, fixed_client: TestClient):
+    """A generated Client that sends its requests through a TestClient of an app with every module.
+
+    TestClient is an httpx.Client, and the generated Client accepts one in set_httpx_client.
+    raise_on_unexpected_status makes an undeclared status raise instead of returning None.
+    """
+    client = generated_rest.Client(base_url=str(fixed_client.base_url), raise_on_unexpected_status=True)
+    return client.set_httpx_client(fixed_client)
+
+
 @pytest.fixture
 def clients_copy(generated, tmp_path) -> Path:
     """A copy of the generated clients folder that the test may change."""
@@ -106,6 +151,48 @@ def test_generated_package_imports(generated):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Client"
+
+
+def test_generated_client_parses_not_found(rest_client):
+    broker_get_order = generated_module("api.broker.broker_get_order")
+    datafeed_resolve_symbol = generated_module("api.datafeed.datafeed_resolve_symbol")
+    models = generated_module("models")
+
+    order = broker_get_order.sync_detailed("ord-999", client=rest_client)
+    symbol = datafeed_resolve_symbol.sync_detailed("NOPE", client=rest_client)
+
+    assert order.status_code == 404
+    assert isinstance(order.parsed, models.ErrorResponse)
+    assert order.parsed.detail == "order_id 'ord-999' not found"
+    assert symbol.status_code == 404
+    assert isinstance(symbol.parsed, models.ErrorResponse)
+    assert symbol.parsed.detail.startswith("symbol 'NOPE' not found")
+    assert broker_get_order.sync("ord-999", client=rest_client) == order.parsed
+
+
+def test_generated_client_parses_conflict(rest_client):
+    broker_place_order = generated_module("api.broker.broker_place_order")
+    broker_cancel_order = generated_module("api.broker.broker_cancel_order")
+    models = generated_module("models")
+    # A buy limit far below the market price stays working until it is cancelled.
+    request = models.OrderRequest(
+        symbol="AAPL",
+        side=models.OrderRequestSide.BUY,
+        type_=models.OrderRequestType.LIMIT,
+        quantity=1,
+        limit_price=1.0,
+    )
+
+    placed = broker_place_order.sync(client=rest_client, body=request)
+    first = broker_cancel_order.sync_detailed(placed.id, client=rest_client)
+    second = broker_cancel_order.sync_detailed(placed.id, client=rest_client)
+
+    assert isinstance(placed, models.Order)
+    assert first.status_code == 200
+    assert isinstance(first.parsed, models.Order)
+    assert second.status_code == 409
+    assert isinstance(second.parsed, models.ErrorResponse)
+    assert second.parsed.detail == f"order '{placed.id}' is cancelled; only working orders can be modified or cancelled"
 
 
 def test_unchanged_spec_skips_generation(clients_copy, spec_path):
@@ -241,6 +328,43 @@ def test_cli_failure_prints_one_line(tmp_path):
     assert result.stderr.startswith("error: code generation failed: cannot write spec file")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_cli_interrupt_keeps_previous_package(generated, tmp_path):
+    clients = Path(shutil.copytree(generated, tmp_path / "clients"))
+    # A file that a completed run would remove with the old package.
+    marker = client_package_dir(clients) / "previous-package-marker"
+    marker.write_text("")
+    before = snapshot(clients)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trading_api.codegen", "--output-dir", str(tmp_path), "--force"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Its own process group, so that the SIGINT reaches the generator too, as Ctrl+C in a terminal does.
+        start_new_session=True,
+    )
+    try:
+        # The staging folder exists while openapi-python-client runs.
+        deadline = time.monotonic() + STAGING_WAIT_S
+        while not staging_folders(clients) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert staging_folders(clients), "the run never started generating"
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == INTERRUPTED_EXIT_STATUS
+    assert stderr == (
+        "code generation interrupted; each spec file and the clients package is either unchanged or complete\n"
+    )
+    assert f"wrote {openapi_path(tmp_path)}" in stdout
+    assert snapshot(clients) == before
+    assert staging_folders(clients) == []
+    assert [path.name for path in tmp_path.rglob("*.tmp")] == []
 
 
 def test_cli_rejects_unknown_step(capsys):

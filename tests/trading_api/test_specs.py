@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import jsonschema
 import pytest
 from fastapi import APIRouter
 from openapi_spec_validator import validate as validate_openapi
+from trading_helpers import wait_for
 
 from trading_api.modules import MODULES
 from trading_api.specs import (
@@ -27,6 +29,7 @@ from trading_api.specs import (
     openapi_path,
     write_if_changed,
 )
+from trading_api.specs.__main__ import INTERRUPTED_EXIT_STATUS
 from trading_api.specs.export import render_json
 
 pytestmark = pytest.mark.timeout(120)
@@ -250,6 +253,43 @@ def test_cli_failure_exits_nonzero_with_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.startswith(f"error: spec export failed: cannot write spec file {blocker / 'openapi.json'}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def open_fifo_writer(path: Path) -> int | None:
+    """Open the write end of a FIFO without blocking; return its descriptor, or None while no reader has it open."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+
+
+def test_cli_interrupt_prints_one_line(tmp_path: Path) -> None:
+    # The export first reads openapi.json to compare it, and a FIFO there blocks that read
+    # until a writer opens it and writes or closes. So the run is past its imports and waiting.
+    os.mkfifo(openapi_path(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trading_api.specs", "--output-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    writer = None
+    try:
+        writer = wait_for(lambda: open_fifo_writer(openapi_path(tmp_path)), timeout_s=60)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == INTERRUPTED_EXIT_STATUS
+    assert stdout == ""
+    assert stderr == "spec export interrupted; each spec file is either unchanged or complete\n"
+    assert [path.name for path in tmp_path.rglob("*.tmp")] == []
 
 
 # Specs of a server on which a module failed to import: only the modules that imported.

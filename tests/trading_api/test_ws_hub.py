@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -86,6 +87,38 @@ async def wait_until(condition, timeout_s: float = 5.0) -> None:
         if asyncio.get_running_loop().time() >= deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         await asyncio.sleep(TICK_S)
+
+
+def connect_log(hub: StreamHub, caplog: pytest.LogCaptureFixture, peer: str) -> list[str]:
+    """Connect a client to `hub` and return the log messages of the connection."""
+    with caplog.at_level(logging.INFO, logger="trading_api.ws.hub"):
+        hub.connect(RecordingTransport().send_text, peer)
+    return [record.getMessage() for record in caplog.records]
+
+
+def test_connect_log_names_streams(caplog: pytest.LogCaptureFixture) -> None:
+    hub = StreamHub("test", ROUTES, service=None, queue_size=4)
+
+    assert connect_log(hub, caplog, "203.0.113.7:50000") == [
+        "client test-1 connected to test streams (peer 203.0.113.7:50000)"
+    ]
+
+
+def test_connect_log_unknown_peer(caplog: pytest.LogCaptureFixture) -> None:
+    hub = StreamHub("test", ROUTES, service=None, queue_size=4)
+
+    assert connect_log(hub, caplog, "") == ["client test-1 connected to test streams (peer unknown)"]
+
+
+def test_connect_log_without_streams(caplog: pytest.LogCaptureFixture) -> None:
+    hub = StreamHub("all", [], service=None, queue_size=4)
+
+    assert connect_log(hub, caplog, "203.0.113.7") == [
+        (
+            "client all-1 connected (peer 203.0.113.7), but this server runs no module streams "
+            "and replies to every subscribe with an error"
+        )
+    ]
 
 
 def test_make_topic_sorts_keys_compactly() -> None:

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from starlette.datastructures import Address
 from trading_helpers import make_settings, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from trading_api.app import create_app
 from trading_api.market import SYMBOLS
+from trading_api.ws.endpoint import describe_peer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,25 +38,43 @@ MEASURE_WINDOW_S = 1.0
 SUBSCRIBE = json.dumps({"type": "quotes.subscribe", "payload": {"symbols": list(SYMBOLS)}})
 
 
+@contextmanager
+def serve(app: FastAPI) -> Iterator[int]:
+    """Run `app` in uvicorn on a free port of HOST and return the port.
+
+    uvicorn trusts proxy headers from HOST, as on the servers behind the gateway.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((HOST, 0))
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", proxy_headers=True, forwarded_allow_ips=HOST)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout_s=10)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
 @pytest.fixture
 def server_port() -> Iterator[int]:
     """Run the datafeed module in uvicorn on a free port and return the port."""
     app = create_app(
         make_settings(("datafeed",), update_interval_s=UPDATE_INTERVAL_S, ws_queue_size=QUEUE_SIZE), spec_dir=None
     )
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind((HOST, 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout_s=10)
+    with serve(app) as port:
+        yield port
 
-    yield port
 
-    server.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+@pytest.fixture
+def core_server_port() -> Iterator[int]:
+    """Run a core-only server, whose combined endpoint at /api/v1/ws serves no streams, and return the port."""
+    with serve(create_app(make_settings(()), spec_dir=None)) as port:
+        yield port
 
 
 def masked_text_frame(text: str) -> bytes:
@@ -144,3 +167,45 @@ def test_client_disconnect_over_real_socket_cleans_up(server_port: int) -> None:
 
     assert wait_for(lambda: get_stream_stats(server_port)["clients"] == 0)
     assert get_stream_stats(server_port)["topics"] == 0
+
+
+def connection_logs(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "trading_api.ws.hub"]
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (Address("203.0.113.7", 50000), "203.0.113.7:50000"),
+        (Address("203.0.113.7", 0), "203.0.113.7"),
+        (None, ""),
+    ],
+)
+def test_describe_peer(address: Address | None, expected: str) -> None:
+    assert describe_peer(address) == expected
+
+
+def test_forwarded_client_logged_without_port(core_server_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"ws://{HOST}:{core_server_port}/api/v1/ws"
+
+    with (
+        caplog.at_level(logging.INFO, logger="trading_api.ws.hub"),
+        connect(url, additional_headers={"X-Forwarded-For": "203.0.113.7"}),
+    ):
+        wait_for(lambda: connection_logs(caplog))
+
+    assert connection_logs(caplog)[0] == (
+        "client all-1 connected (peer 203.0.113.7), but this server runs no module streams "
+        "and replies to every subscribe with an error"
+    )
+
+
+def test_direct_client_logged_with_port(server_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        caplog.at_level(logging.INFO, logger="trading_api.ws.hub"),
+        connect(f"ws://{HOST}:{server_port}{WS_PATH}") as websocket,
+    ):
+        local_port = websocket.local_address[1]
+        wait_for(lambda: connection_logs(caplog))
+
+    assert connection_logs(caplog)[0] == f"client datafeed-1 connected to datafeed streams (peer {HOST}:{local_port})"

@@ -9,8 +9,8 @@ their lifespan on every start and reload, but never touch the clients.
 Client generation is skipped while the fingerprint stored in the package
 matches the SHA-256 of the spec, the generator settings and the generator's
 version. A run generates into a staging folder inside `clients/` and then moves
-the finished package in place of the old one, so a failed run leaves the
-previous package as it was.
+the finished package in place of the old one, so a failed or interrupted run
+leaves the previous package as it was.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,7 +56,11 @@ GENERATOR_MODULE = "openapi_python_client"
 # A generous upper bound: generating this API's clients takes about a second.
 GENERATOR_TIMEOUT_S = 300
 STAGING_PREFIX = ".staging-"
+# Signals held back while the old package is swapped for the new one.
+DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 LOCK_FILE_NAME = ".codegen.lock"
+# 128 + SIGINT: the status a shell reports for a command stopped by Ctrl+C.
+INTERRUPTED_EXIT_STATUS = 130
 CLIENTS_INIT_TEXT = '"""Python clients generated from the API specs by `python -m trading_api.codegen`; do not edit."""\n'
 STEPS = ("openapi", "asyncapi", "clients")
 # Lines of openapi-python-client's output that never explain a failure.
@@ -278,26 +283,47 @@ def _generator_failure_reason(output: str) -> str:
 def _replace_package(generated: Path, package: Path, staging: Path) -> None:
     """Move the finished package `generated` to `package`, and the old package into `staging`.
 
-    NOTE: the two renames are not one atomic step. A run killed between them
-    leaves no package and no fingerprint, so the next run generates again.
+    SIGINT and SIGTERM wait until both renames are done, so Ctrl+C can't fall between them.
+    NOTE: the two renames are still not one atomic step. A run killed by SIGKILL between
+    them leaves no package and no fingerprint, so the next run generates again.
     """
     previous = staging / "previous"
-    had_previous = package.exists()
-    if had_previous:
-        os.rename(package, previous)
-    try:
-        os.rename(generated, package)
-    except OSError:
+    with _signals_deferred():
+        had_previous = package.exists()
         if had_previous:
-            os.rename(previous, package)
-        raise
+            os.rename(package, previous)
+        try:
+            os.rename(generated, package)
+        except OSError:
+            if had_previous:
+                os.rename(previous, package)
+            raise
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Block DEFERRED_SIGNALS in the calling thread for the duration of the block, then deliver them.
+
+    NOTE: only the calling thread's signal mask changes. In a program with other threads
+    the kernel may deliver a signal to one of them, and Python then raises
+    KeyboardInterrupt in the main thread even inside the block.
+    """
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
 
 
 # Command line
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the requested steps and return the exit status: 0 on success, 1 on failure."""
+    """Run the requested steps and return the exit status: 0 on success, 1 on failure, 130 on Ctrl+C.
+
+    NOTE: Ctrl+C before this function runs, while Python still imports this module and
+    FastAPI, ends with Python's own traceback.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m trading_api.codegen",
         description=(
@@ -334,6 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, CodegenError, ModuleImportError) as exc:
         print(f"error: code generation failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # The spec files and the clients package are replaced whole, so that this line is true.
+        print(
+            "code generation interrupted; each spec file and the clients package is either unchanged or complete",
+            file=sys.stderr,
+        )
+        return INTERRUPTED_EXIT_STATUS
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Response models of the core routes and of module health."""
+"""Response models of the core routes and of module health, and the error body of every route."""
 
 from __future__ import annotations
 
@@ -49,3 +49,9 @@ class RootResponse(BaseModel):
     docs: str
     openapi: str
     health: str
+
+
+class ErrorResponse(BaseModel):
+    """Body of an error response other than a 422 validation error."""
+
+    detail: str = Field(description="Why the request failed.")

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
+
+from trading_api.core.models import ErrorResponse
+
+# FastAPI 0.165 returns 400 with {"detail": "There was an error parsing the body"} when a JSON
+# request body can't be decoded, e.g. because it is not valid UTF-8 (fastapi/routing.py).
+# Every route with a request body declares it.
+BODY_DECODE_ERROR = {400: "The request body can't be decoded, e.g. because it is not valid UTF-8."}
 
 
 def generate_operation_id(route: APIRoute) -> str:
@@ -15,6 +23,19 @@ def generate_operation_id(route: APIRoute) -> str:
     if route.tags:
         return f"{route.tags[0]}-{route.name}"
     return route.name
+
+
+def error_responses(*descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """Return the `responses` argument of a route that documents each error status with an ErrorResponse body.
+
+    Each mapping maps a status code to the description of when the route returns it, so that
+    the OpenAPI document, and the clients generated from it, know the status and its body.
+    """
+    return {
+        status: {"model": ErrorResponse, "description": description}
+        for mapping in descriptions
+        for status, description in mapping.items()
+    }
 
 
 def instance_health(connection: HTTPConnection) -> dict[str, Any]:

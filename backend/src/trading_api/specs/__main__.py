@@ -10,9 +10,16 @@ from trading_api.modules import ModuleImportError
 from trading_api.specs.export import PACKAGE_DIR, export_specs
 from trading_api.specs.openapi import SpecError
 
+# 128 + SIGINT: the status a shell reports for a command stopped by Ctrl+C.
+INTERRUPTED_EXIT_STATUS = 130
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Export the specs and return the exit status: 0 on success, 1 on failure."""
+    """Export the specs and return the exit status: 0 on success, 1 on failure, 130 on Ctrl+C.
+
+    NOTE: Ctrl+C before this function runs, while Python still imports this package and
+    FastAPI, ends with Python's own traceback.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m trading_api.specs",
         description=(
@@ -33,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, ModuleImportError) as exc:
         print(f"error: spec export failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Each spec file is replaced whole, so that this line is true.
+        print("spec export interrupted; each spec file is either unchanged or complete", file=sys.stderr)
+        return INTERRUPTED_EXIT_STATUS
 
     for path, written in results.items():
         print(f"{'wrote' if written else 'unchanged'} {path}")

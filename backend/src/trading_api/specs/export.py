@@ -67,10 +67,13 @@ def write_if_changed(path: Path, text: str) -> bool:
             handle.write(data)
         os.chmod(temporary, SPEC_FILE_MODE)
         os.replace(temporary, path)
+        temporary = None
     except OSError as exc:
+        raise SpecError(f"cannot write spec file {path}: {exc.strerror or exc}") from exc
+    finally:
+        # Also runs on KeyboardInterrupt, so that an interrupted write leaves no temporary file.
         if temporary is not None:
             temporary.unlink(missing_ok=True)
-        raise SpecError(f"cannot write spec file {path}: {exc.strerror or exc}") from exc
     return True
 
 

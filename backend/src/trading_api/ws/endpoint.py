@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket
+from starlette.datastructures import Address
 
 from trading_api.ws.hub import StreamHub
 from trading_api.ws.protocol import encode_error
@@ -14,11 +15,23 @@ from trading_api.ws.protocol import encode_error
 STREAM_PATH = "/ws"
 
 
+def describe_peer(client: Address | None) -> str:
+    """Return the client address for logs: `host:port`, or only the host when the port is unknown.
+
+    Behind the gateway, uvicorn's --proxy-headers replaces the client address with the
+    host from X-Forwarded-For, which carries no port, and sets the port to 0.
+    """
+    if client is None:
+        return ""
+    if not client.port:
+        return client.host
+    return f"{client.host}:{client.port}"
+
+
 async def serve_client(websocket: WebSocket, hub: StreamHub) -> None:
     """Accept a WebSocket and handle its messages until the client disconnects."""
     await websocket.accept()
-    peer = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else ""
-    client = hub.connect(websocket.send_text, peer)
+    client = hub.connect(websocket.send_text, describe_peer(websocket.client))
     sender = asyncio.create_task(client.run_sender(), name=f"sender {client.client_id}")
     try:
         while True:

@@ -85,7 +85,17 @@ class StreamHub:
         """Register a new client that receives messages through `send_text`."""
         client = ClientConnection(f"{self.module}-{next(self._client_ids)}", send_text, self.queue_size)
         self.clients.add(client)
-        logger.info("client %s connected to %s streams (peer %s)", client.client_id, self.module, peer or "unknown")
+        peer = peer or "unknown"
+        if self.routes:
+            logger.info("client %s connected to %s streams (peer %s)", client.client_id, self.module, peer)
+        else:
+            # For example the combined endpoint of a core-only server.
+            logger.info(
+                "client %s connected (peer %s), but this server runs no module streams "
+                "and replies to every subscribe with an error",
+                client.client_id,
+                peer,
+            )
         return client
 
     def disconnect(self, client: ClientConnection) -> None:

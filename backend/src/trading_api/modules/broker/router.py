@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from trading_api.core.routing import field_error
+from trading_api.core.routing import BODY_DECODE_ERROR, error_responses, field_error
 from trading_api.market import KnownSymbol
 from trading_api.modules.base import create_module_router, get_runtime
 from trading_api.modules.broker.models import (
@@ -40,17 +40,27 @@ def get_broker_service(request: Request) -> BrokerService:
 BrokerServiceDep = Annotated[BrokerService, Depends(get_broker_service)]
 OrderId = Annotated[str, Path(description="Order id returned when the order was placed, e.g. ord-1.")]
 
+# Descriptions of the error statuses that the order routes document.
+ORDER_NOT_FOUND = {404: "No order has this id."}
+ORDER_NOT_WORKING = {409: "The order is filled or cancelled, so it can no longer change."}
+POSITION_NOT_FOUND = {404: "There is no open position in this symbol."}
+
 
 def create_router() -> APIRouter:
     """Create the broker router: orders, positions, executions, account, health, docs and streams."""
     router = create_module_router(NAME, TITLE, DESCRIPTION)
 
-    @router.post("/orders", response_model=Order, status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/orders",
+        response_model=Order,
+        status_code=status.HTTP_201_CREATED,
+        responses=error_responses(BODY_DECODE_ERROR),
+    )
     async def place_order(service: BrokerServiceDep, order: OrderRequest) -> Order:
         """Place a market, limit or stop order, which stays working until the fill simulator fills it."""
         return service.place_order(order)
 
-    @router.post("/orders/preview", response_model=OrderPreview)
+    @router.post("/orders/preview", response_model=OrderPreview, responses=error_responses(BODY_DECODE_ERROR))
     async def preview_order(service: BrokerServiceDep, order: OrderRequest) -> OrderPreview:
         """Return the estimated price, value and position effect of an order without placing it."""
         return service.preview_order(order)
@@ -63,7 +73,7 @@ def create_router() -> APIRouter:
         """Return all orders, oldest first."""
         return service.list_orders(status)
 
-    @router.get("/orders/{order_id}", response_model=Order)
+    @router.get("/orders/{order_id}", response_model=Order, responses=error_responses(ORDER_NOT_FOUND))
     async def get_order(service: BrokerServiceDep, order_id: OrderId) -> Order:
         """Return one order."""
         try:
@@ -71,7 +81,11 @@ def create_router() -> APIRouter:
         except OrderNotFoundError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
 
-    @router.patch("/orders/{order_id}", response_model=Order)
+    @router.patch(
+        "/orders/{order_id}",
+        response_model=Order,
+        responses=error_responses(BODY_DECODE_ERROR, ORDER_NOT_FOUND, ORDER_NOT_WORKING),
+    )
     async def modify_order(service: BrokerServiceDep, order_id: OrderId, changes: ModifyOrderRequest) -> Order:
         """Change the quantity, limit price or stop price of a working order."""
         try:
@@ -83,7 +97,9 @@ def create_router() -> APIRouter:
         except OrderFieldError as exc:
             raise field_error("body", exc.field, exc.message, exc.value) from None
 
-    @router.delete("/orders/{order_id}", response_model=Order)
+    @router.delete(
+        "/orders/{order_id}", response_model=Order, responses=error_responses(ORDER_NOT_FOUND, ORDER_NOT_WORKING)
+    )
     async def cancel_order(service: BrokerServiceDep, order_id: OrderId) -> Order:
         """Cancel a working order and return it."""
         try:
@@ -98,7 +114,12 @@ def create_router() -> APIRouter:
         """Return the open positions valued at current prices."""
         return service.list_positions()
 
-    @router.post("/positions/{symbol}/close", response_model=Order, status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/positions/{symbol}/close",
+        response_model=Order,
+        status_code=status.HTTP_201_CREATED,
+        responses=error_responses(POSITION_NOT_FOUND),
+    )
     async def close_position(service: BrokerServiceDep, symbol: Annotated[KnownSymbol, Path()]) -> Order:
         """Place the market order that flattens the position in a symbol."""
         try:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic_core import PydanticCustomError
 
-from trading_api.core.routing import field_error
+from trading_api.core.routing import error_responses, field_error
 from trading_api.market import (
     EXCHANGES,
     RESOLUTIONS,
@@ -35,6 +35,7 @@ NAME = "datafeed"
 TITLE = "Datafeed"
 DESCRIPTION = "Simulated market data: symbols, historical bars and quotes, with bars and quotes streams."
 SYMBOL_TYPES: list[SymbolType] = ["stock", "crypto"]
+SYMBOL_NOT_FOUND = {404: "No symbol matches the given SYMBOL or EXCHANGE:SYMBOL."}
 
 
 def get_datafeed_service(request: Request) -> DatafeedService:
@@ -101,7 +102,7 @@ def create_router() -> APIRouter:
             results.append(_search_result(spec))
         return results[:limit]
 
-    @router.get("/symbols/{symbol}", response_model=SymbolInfo)
+    @router.get("/symbols/{symbol}", response_model=SymbolInfo, responses=error_responses(SYMBOL_NOT_FOUND))
     async def resolve_symbol(symbol: str) -> SymbolInfo:
         """Return the chart settings of a symbol given as SYMBOL or EXCHANGE:SYMBOL."""
         spec = _find_symbol(symbol)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from devenv import pidfiles, render
 from devenv.config import DevConfig
+from devenv.gateway import GatewayDownMarks
 from devenv.logs import LogWriter, LogWriterHandler
 from devenv.nginx import find_nginx
 from devenv.pidfiles import MANAGER_NAME
@@ -96,7 +97,8 @@ def supervise(config: DevConfig) -> int:
     writer = LogWriter(config.logs_dir)
     handler = attach_manager_log(writer)
     try:
-        supervisor = build_supervisor(config, find_nginx(config), writer)
+        nginx_binary = find_nginx(config)
+        supervisor = build_supervisor(config, nginx_binary, writer)
     except BaseException:
         detach_manager_log(handler, writer)
         raise
@@ -104,7 +106,7 @@ def supervise(config: DevConfig) -> int:
     stop_request.install(STOP_SIGNALS)
     try:
         supervisor.start_all()
-        run_until_stopped(supervisor, stop_request)
+        run_until_stopped(supervisor, stop_request, GatewayDownMarks(config, nginx_binary, supervisor))
     finally:
         supervisor.stop(stop_stages(process_roles(config)))
         remove_own_manager_record(config)
@@ -113,14 +115,15 @@ def supervise(config: DevConfig) -> int:
     return 0
 
 
-def run_until_stopped(supervisor: Supervisor, stop_request: StopRequest) -> None:
+def run_until_stopped(supervisor: Supervisor, stop_request: StopRequest, gateway: GatewayDownMarks) -> None:
+    """Watch the processes until a stop request, and mark instances without a server process down in the gateway."""
     next_server_check = time.monotonic()
     while not stop_request.event.wait(MANAGER_POLL_INTERVAL_S):
         if supervisor.any_exit.is_set() and not supervisor.running_names():
             logger.error("every process has exited; the manager stops")
             return
         if time.monotonic() >= next_server_check:
-            supervisor.check_server_processes()
+            gateway.update(supervisor.check_server_processes())
             next_server_check = time.monotonic() + SERVER_PROCESS_CHECK_INTERVAL_S
     logger.info("received %s; stopping every process", stop_request.signal_name)
 

@@ -180,8 +180,30 @@ class Supervisor:
                 # A closed terminal fails writes with EIO. The line is in the log files already.
                 pass
 
-    def check_server_processes(self) -> None:
-        """Log once when a reloader's server process is lost and once when it is back."""
+    def running_pid(self, name: str) -> int | None:
+        """Return the pid of a process whose main pid has not exited, or None."""
+        child = self._children.get(name)
+        if child is None or child.popen is None or child.exited.is_set():
+            return None
+        return child.popen.pid
+
+    def send_signal(self, name: str, signum: signal.Signals) -> bool:
+        """Send a signal to a process's main pid; return False when it has exited.
+
+        Popen.send_signal polls first and skips a process that it has reaped, which narrows the window for
+        signalling a reused pid.
+        """
+        child = self._children.get(name)
+        if child is None or child.popen is None or child.exited.is_set():
+            return False
+        child.popen.send_signal(signum)
+        return child.popen.returncode is None
+
+    def check_server_processes(self) -> set[str]:
+        """Log once when a reloader's server process is lost and once when it is back.
+
+        Returns the names of the running reloaders that have no server process now.
+        """
         reloaders = {
             name: child.popen.pid
             for name, child in self._children.items()
@@ -208,6 +230,7 @@ class Supervisor:
             )
             reported.discard(name)
         self._lost_server_processes = reported | lost
+        return set(self._lost_server_processes)
 
     def stop(self, stages: Iterable[Iterable[str]], kill_wait_s: float = KILL_WAIT_S) -> None:
         """Stop the processes stage by stage; processes in no stage are stopped last."""

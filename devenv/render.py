@@ -13,6 +13,7 @@ import pwd
 import shlex
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +59,12 @@ class ProcfileEntry:
 
 @dataclass(frozen=True)
 class Upstream:
+    """One upstream block. `down_ports` are the instance ports rendered with nginx's `down` parameter."""
+
     name: str
     balance: str
     ports: tuple[int, ...]
+    down_ports: frozenset[int] = frozenset()
 
     @property
     def port_list(self) -> str:
@@ -226,12 +230,19 @@ def render_procfile(config: DevConfig, nginx_binary: Path, python: str | None = 
 # nginx.conf
 
 
-def render_nginx_conf(config: DevConfig) -> str:
-    """Render nginx.conf: one upstream per server, one location per module, / to core."""
-    upstreams = [
-        Upstream(name, server.balance, tuple(server.port + i for i in range(server.instances)))
-        for name, server in config.servers.items()
-    ]
+def render_nginx_conf(config: DevConfig, down_instances: Iterable[str] = ()) -> str:
+    """Render nginx.conf: one upstream per server, one location per module, / to core.
+
+    Each instance named in `down_instances` gets nginx's `down` parameter, so
+    nginx sends it no requests. When every instance of an upstream is down,
+    nginx responds with 502 at once, and the upstream's JSON error page replaces nginx's own.
+    """
+    down_names = set(down_instances)
+    down_ports = {instance.port for instance in config.instances() if instance.name in down_names}
+    upstreams = []
+    for name, server in config.servers.items():
+        ports = tuple(server.port + i for i in range(server.instances))
+        upstreams.append(Upstream(name, server.balance, ports, frozenset(down_ports.intersection(ports))))
     modules = [ModuleRoute(module, server) for module, server in config.module_servers().items()]
     template = _environment().get_template(NGINX_TEMPLATE)
     return template.render(
@@ -319,6 +330,15 @@ def prepare(config: DevConfig) -> Prepared:
     write_if_changed(config.nginx_conf_path, conf_text)
     write_if_changed(config.procfile_path, procfile_text)
     return Prepared(config.procfile_path, config.nginx_conf_path, binary)
+
+
+def write_valid_nginx_conf(config: DevConfig, binary: Path, text: str) -> bool:
+    """Validate rendered text with `nginx -t`, then write it to nginx.conf atomically; return whether it wrote.
+
+    Raises DevenvError, and leaves nginx.conf as it was, when nginx rejects the text.
+    """
+    validate_nginx_conf(config, binary, text)
+    return write_if_changed(config.nginx_conf_path, text)
 
 
 def validate_nginx_conf(config: DevConfig, binary: Path, text: str) -> None:

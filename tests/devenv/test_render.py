@@ -19,6 +19,7 @@ from uvicorn.supervisors.watchfilesreload import FileFilter
 
 from devenv import cli, nginx, render
 from devenv.config import DevConfig, load_config, parse_config
+from devenv.errors import DevenvError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIGS = sorted((REPO_ROOT / "config").glob("*.yaml"))
@@ -147,6 +148,58 @@ def test_nginx_upstreams(project, tmp_path):
     assert [d["directive"] for d in found["core"]] == ["server", "keepalive"]
     for block in found.values():
         assert args_of(block, "keepalive") == [str(render.KEEPALIVE_CONNECTIONS)]
+
+
+def test_nginx_down_instance(project, tmp_path):
+    config = with_state_dir(
+        make_config(
+            project,
+            servers={
+                "broker": {"port": 8001, "instances": 2, "modules": ["broker"], "balance": "ip_hash"},
+                "datafeed": {"port": 8011, "modules": ["datafeed"]},
+                "core": {"port": 8021},
+            },
+        ),
+        tmp_path / "state",
+    )
+
+    text = render.render_nginx_conf(config, down_instances={"broker-1"})
+
+    found = upstreams(parse_nginx(text, tmp_path))
+    servers = {d["args"][0]: d["args"][1:] for block in found.values() for d in directives(block, "server")}
+    assert servers == {
+        "127.0.0.1:8001": ["max_fails=0"],
+        "127.0.0.1:8002": ["max_fails=0", "down"],
+        "127.0.0.1:8011": ["max_fails=0"],
+        "127.0.0.1:8021": ["max_fails=0"],
+    }
+    render.validate_nginx_conf(config, nginx.find_nginx(config), text)
+
+
+def test_nginx_no_down_instances_unchanged(project, tmp_path):
+    config = make_config(project)
+
+    text = render.render_nginx_conf(config, down_instances=())
+
+    assert text == render.render_nginx_conf(config)
+    assert " down;" not in text
+    every_instance = [instance.name for instance in config.instances()]
+    assert render.render_nginx_conf(config, every_instance).count(" down;") == len(every_instance)
+
+
+def test_write_valid_nginx_conf_keeps_working_file(project, tmp_path):
+    config = with_state_dir(make_config(project), tmp_path / "state")
+    binary = nginx.find_nginx(config)
+    working = render.render_nginx_conf(config)
+    assert render.write_valid_nginx_conf(config, binary, working)
+
+    with pytest.raises(DevenvError, match="nginx rejected"):
+        render.write_valid_nginx_conf(config, binary, working.replace("daemon off;", "daemon off;\nno_such_directive on;"))
+
+    assert config.nginx_conf_path.read_text() == working
+    down = render.render_nginx_conf(config, {"core-0"})
+    assert render.write_valid_nginx_conf(config, binary, down)
+    assert config.nginx_conf_path.read_text() == down
 
 
 def test_nginx_balance_before_keepalive(project, tmp_path):

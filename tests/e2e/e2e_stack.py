@@ -38,7 +38,8 @@ DEFAULT_SERVERS: dict[str, dict] = {
     "core": {},
 }
 # A small ASGI app that tests can break and repair while uvicorn runs it:
-# HTTP 200 with its pid as JSON on every path, and the lifespan protocol.
+# HTTP 200 with its pid as JSON on every path, a WebSocket that echoes each
+# text message on every path, and the lifespan protocol.
 PROBE_PACKAGE = "probe_app"
 PROBE_APP = f"{PROBE_PACKAGE}.main:app"
 PROBE_APP_SOURCE = """\
@@ -59,6 +60,14 @@ async def app(scope, receive, send):
         body = json.dumps({"status": "ok", "pid": os.getpid()}).encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
+    elif scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": message.get("text") or ""})
 """
 BROKEN_APP_SOURCE = "def app(:\n"
 # An import that never finishes. uvicorn's SIGTERM handler only sets a flag

@@ -26,6 +26,7 @@ import pytest
 import requests
 import websockets
 import yaml
+from websockets.sync.client import connect
 from e2e_stack import (
     BROKEN_APP_SOURCE,
     HANGING_APP_SOURCE,
@@ -485,6 +486,77 @@ def test_lost_server_process_reported(make_stack, tmp_path):
     assert manager_log(stack).count("has no server process") == 1
     code, report = stack.status()
     assert code == 0, report
+
+
+def test_lost_server_marked_down_in_gateway(make_stack, tmp_path):
+    apps_dir = tmp_path / "apps"
+    module = write_probe_app(apps_dir)
+    arguments = probe_stack_arguments(apps_dir, reload=True)
+    # A second server without reload, whose WebSocket through the gateway must outlive nginx's reloads.
+    arguments["servers"]["echo"] = {"modules": ["echo"]}
+    stack = make_stack(**arguments)
+    assert_started(stack.start())
+    nginx_pid = stack.pid_records()["nginx"]["pid"]
+
+    with connect(f"ws://{HOST}:{stack.gateway_port}/api/v1/echo/ws", proxy=None, open_timeout=5) as stream:
+        stream.send("before")
+        assert stream.recv(timeout=5) == "before"
+
+        assert write_until(
+            module, BROKEN_APP_SOURCE, lambda: "marked core-0 down in the gateway" in manager_log(stack),
+            RELOAD_TIMEOUT_S,
+        ), manager_log(stack)
+        assert f"marked core-0 down in the gateway (nginx pid {nginx_pid} reloaded)" in manager_log(stack)
+        assert "max_fails=0 down;" in (stack.state_dir / "nginx" / "nginx.conf").read_text()
+
+        started = time.monotonic()
+        response = get(stack.gateway_url("/api/v1/health"))
+        elapsed = time.monotonic() - started
+        assert response.status_code == 502
+        assert elapsed < 2.0
+        assert response.json()["server"] == "core"
+        assert response.json()["detail"].startswith("server core is not running")
+        assert get(stack.gateway_url("/api/v1/echo/health")).status_code == 200
+        stream.send("while core-0 is down")
+        assert stream.recv(timeout=5) == "while core-0 is down"
+        code, report = stack.status()
+        assert code == 1
+        routes = {route["route"]: route["health"] for route in report["gateway"]["routes"]}
+        assert routes["/api/v1/health"]["error"] == "no server process in core-0"
+        assert routes["/api/v1/echo/health"]["healthy"] is True
+
+        module.write_text(PROBE_APP_SOURCE)
+        assert wait_until(lambda: "core-0 is back in the gateway" in manager_log(stack), RELOAD_TIMEOUT_S), \
+            manager_log(stack)
+        assert " down;" not in (stack.state_dir / "nginx" / "nginx.conf").read_text()
+        assert get(stack.gateway_url("/api/v1/health")).status_code == 200
+        stream.send("after")
+        assert stream.recv(timeout=5) == "after"
+
+    assert stack.pid_records()["nginx"]["pid"] == nginx_pid
+    code, report = stack.status()
+    assert code == 0, report
+
+
+def test_gateway_update_without_nginx_keeps_manager(make_stack, tmp_path):
+    stack, module = make_probe_stack(make_stack, tmp_path, reload=True)
+    assert_started(stack.start())
+    nginx = stack.pid_records()["nginx"]
+    os.killpg(nginx["pgid"], signal.SIGKILL)
+    assert wait_until(lambda: stack.pid_records()["nginx"].get("exit_code") is not None, 10)
+
+    assert write_until(
+        module, BROKEN_APP_SOURCE, lambda: "cannot update the gateway for core-0" in manager_log(stack),
+        RELOAD_TIMEOUT_S,
+    ), manager_log(stack)
+
+    assert "cannot update the gateway for core-0: nginx is not running" in manager_log(stack)
+    assert "marked core-0 down" not in manager_log(stack)
+    assert not is_gone(manager_pid(stack))
+    module.write_text(PROBE_APP_SOURCE)
+    assert wait_until(lambda: "has a server process again" in manager_log(stack), RELOAD_TIMEOUT_S), \
+        manager_log(stack)
+    assert not is_gone(manager_pid(stack))
 
 
 def test_killed_reloader_leaves_no_orphan(make_stack, tmp_path):

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,6 +30,8 @@ from devenv.topology import process_ports, process_roles, stop_stages
 logger = logging.getLogger(__name__)
 
 MANAGER_POLL_INTERVAL_S = 0.2
+# How often StopRequest.wait() looks at the flag its signal handler sets.
+STOP_POLL_INTERVAL_S = 0.05
 # How often the manager looks for reloaders that lost their server process. Each check scans the process table.
 SERVER_PROCESS_CHECK_INTERVAL_S = 1.0
 # The signals that make the manager stop every process in order. SIGHUP comes
@@ -118,7 +119,7 @@ def supervise(config: DevConfig) -> int:
 def run_until_stopped(supervisor: Supervisor, stop_request: StopRequest, gateway: GatewayDownMarks) -> None:
     """Watch the processes until a stop request, and mark instances without a server process down in the gateway."""
     next_server_check = time.monotonic()
-    while not stop_request.event.wait(MANAGER_POLL_INTERVAL_S):
+    while not stop_request.wait(MANAGER_POLL_INTERVAL_S):
         if supervisor.any_exit.is_set() and not supervisor.running_names():
             logger.error("every process has exited; the manager stops")
             return
@@ -160,12 +161,13 @@ def detach_manager_log(handler: logging.Handler, writer: LogWriter) -> None:
 class StopRequest:
     """Request to stop, set by SIGINT, SIGTERM or SIGHUP and acted on by the manager's main loop.
 
-    The signal handler only records the signal, because logging from it could
-    deadlock on a lock that the interrupted main thread has taken.
+    The signal handler only assigns two attributes. It must not take a lock:
+    threading.Event.set() in a handler deadlocks when the signal arrives while
+    the main thread holds that Event's lock inside Event.wait(), which is
+    where the main loop spends its time.
     """
 
     def __init__(self) -> None:
-        self.event = threading.Event()
         self.signum: int | None = None
         self.signal_name: str | None = None
         self._previous: dict[int, object] = {}
@@ -182,12 +184,21 @@ class StopRequest:
         self._previous.clear()
 
     def is_set(self) -> bool:
-        return self.event.is_set()
+        return self.signum is not None
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep until a stop is requested or `timeout_s` passes; return whether one was requested."""
+        deadline = time.monotonic() + timeout_s
+        while self.signum is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(remaining, STOP_POLL_INTERVAL_S))
+        return self.signum is not None
 
     def _handle(self, signum: int, _frame) -> None:
-        self.signum = signum
         self.signal_name = signal.Signals(signum).name
-        self.event.set()
+        self.signum = signum
 
 
 def remove_own_manager_record(config: DevConfig) -> None:

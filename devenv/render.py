@@ -34,6 +34,8 @@ GRACEFUL_SHUTDOWN_S = 1
 # Idle WebSocket streams stay open this long through nginx; nginx's own default cuts them after 60 s.
 WEBSOCKET_TIMEOUT_S = 3600
 KEEPALIVE_CONNECTIONS = 16
+# A path nginx answers itself, without an upstream: the gateway's own health check.
+GATEWAY_HEALTH_PATH = "/__gateway/health"
 # Directories under the project root that the tool writes or that hold workflow
 # scripts; no file in them may trigger a reload. uvicorn only reloads on *.py
 # files, so generated JSON specs and __pycache__ never trigger one by themselves.
@@ -260,6 +262,7 @@ def render_nginx_conf(config: DevConfig, down_instances: Iterable[str] = ()) -> 
         listen_host=_nginx_address(_listen_host(config.host)),
         upstream_host=_nginx_address(upstream_host(config.host)),
         keepalive_connections=KEEPALIVE_CONNECTIONS,
+        gateway_health_path=GATEWAY_HEALTH_PATH,
         websocket_timeout_s=WEBSOCKET_TIMEOUT_S,
     )
 

@@ -13,6 +13,7 @@ from devenv.console import config_option, echo
 from devenv.errors import ConfigError
 from devenv.pidfiles import MANAGER_NAME, PidRecord, ProcessState
 from devenv.processes import describe_exit, find_lost_server_processes
+from devenv.render import GATEWAY_HEALTH_PATH
 from devenv.topology import GATEWAY_NAME, gateway_routes, http_url, process_ports, recorded_config_path
 
 EXIT_RUNNING = 0
@@ -165,7 +166,7 @@ def _process_entries(view: DevConfig, records: dict[str, PidRecord], now: float)
 
 def _health_url(view: DevConfig, entry: dict, gateway_base_url: str) -> str:
     if entry["name"] == GATEWAY_NAME:
-        return f"{gateway_base_url}{view.api_base_url}/health"
+        return f"{gateway_base_url}{GATEWAY_HEALTH_PATH}"
     return http_url(view.host, entry["port"], f"{view.api_base_url}/health")
 
 

@@ -248,6 +248,7 @@ def test_nginx_locations_path_strategy(project, tmp_path):
         "/api/v1/broker/",
         "= /api/v1/datafeed/ws",
         "/api/v1/datafeed/",
+        f"= {render.GATEWAY_HEALTH_PATH}",
         "/",
     ]
     assert args_of(found["/api/v1/broker/"], "proxy_pass") == ["http://broker"]
@@ -290,6 +291,17 @@ def test_nginx_query_param_strategy(project, tmp_path):
     assert args_of(websocket, "proxy_pass") == ["http://$websocket_upstream"]
     assert int(args_of(websocket, "proxy_read_timeout")[0][:-1]) > NGINX_DEFAULT_TIMEOUT_S
     assert "= /api/v1/broker/ws" in locations(parsed)
+
+
+def test_nginx_gateway_health_location(project, tmp_path):
+    config = make_config(project)
+
+    found = locations(parse_nginx(render.render_nginx_conf(config), tmp_path))
+
+    block = found[f"= {render.GATEWAY_HEALTH_PATH}"]
+    assert directives(block, "proxy_pass") == []
+    assert args_of(block, "return")[0] == "200"
+    assert args_of(block, "default_type") == ["application/json"]
 
 
 def test_nginx_error_pages_json(project, tmp_path):

@@ -524,6 +524,8 @@ def test_lost_server_marked_down_in_gateway(make_stack, tmp_path):
         routes = {route["route"]: route["health"] for route in report["gateway"]["routes"]}
         assert routes["/api/v1/health"]["error"] == "no server process in core-0"
         assert routes["/api/v1/echo/health"]["healthy"] is True
+        gateway = next(entry for entry in report["processes"] if entry["name"] == "nginx")
+        assert gateway["health"]["healthy"] is True, "a dead core server made the gateway row unhealthy"
 
         module.write_text(PROBE_APP_SOURCE)
         assert wait_until(lambda: "core-0 is back in the gateway" in manager_log(stack), RELOAD_TIMEOUT_S), \

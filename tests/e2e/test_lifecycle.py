@@ -484,6 +484,8 @@ def test_lost_server_process_reported(make_stack, tmp_path):
     module.write_text(PROBE_APP_SOURCE)
     assert wait_until(lambda: "has a server process again" in manager_log(stack), RELOAD_TIMEOUT_S), manager_log(stack)
     assert manager_log(stack).count("has no server process") == 1
+    # The gateway reload that puts core-0 back follows the log line above.
+    assert wait_until(lambda: "core-0 is back in the gateway" in manager_log(stack), RELOAD_TIMEOUT_S), manager_log(stack)
     code, report = stack.status()
     assert code == 0, report
 

@@ -277,6 +277,8 @@ def test_syntax_error_then_fix_recovers(make_stack, tmp_path):
 
     source.write_text(original, encoding="utf-8")
     wait_for_new_worker(stack, "broker-0", old_pid)
+    # The manager puts the instance back in the gateway within about a second of the new worker.
+    assert wait_until(lambda: stack.status()[0] == 0, RELOAD_TIMEOUT_S), stack.status()[1]
     exit_status, report = stack.status()
     assert exit_status == 0, report
     assert process_status(report, "broker-0")["pid"] == reloader_pid

@@ -33,7 +33,7 @@ MANAGER_POLL_INTERVAL_S = 0.2
 # How often StopRequest.wait() looks at the flag its signal handler sets.
 STOP_POLL_INTERVAL_S = 0.05
 # How often the manager looks for reloaders that lost their server process. Each check scans the process table.
-SERVER_PROCESS_CHECK_INTERVAL_S = 1.0
+SERVER_PROCESS_CHECK_INTERVAL_S = 0.5
 # The signals that make the manager stop every process in order. SIGHUP comes
 # when the terminal of a foreground start closes.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

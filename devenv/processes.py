@@ -48,7 +48,7 @@ READER_JOIN_TIMEOUT_S = 1.0
 SERVER_PROCESS_MARKER = "spawn_main"
 # How long a reloader may have no server process before it counts as lost. In a
 # reload, uvicorn 0.55 starts the new server process right after the old one exits.
-SERVER_PROCESS_GRACE_S = 1.0
+SERVER_PROCESS_GRACE_S = 0.5
 SERVER_PROCESS_POLL_INTERVAL_S = 0.1
 
 

@@ -92,7 +92,7 @@ class ServerConfig(_Section):
 
 
 class WebSocketConfig(_Section):
-    """How nginx picks the server for a WebSocket connection."""
+    """The rule nginx uses to pick the server for a WebSocket connection."""
 
     routing_strategy: Literal["path", "query_param"] = "path"
     query_param_name: str = "type"
@@ -106,7 +106,7 @@ class WebSocketConfig(_Section):
 
 
 class WatchConfig(_Section):
-    """What uvicorn's reloader watches."""
+    """The directories uvicorn's reloader watches, and its exclusions."""
 
     dirs: list[ConfigPath] = Field(default_factory=lambda: [Path("backend/src")])
     exclude: list[ConfigPath] = Field(default_factory=list)

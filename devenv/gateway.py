@@ -8,11 +8,10 @@ default) and then responds with 504. The manager therefore marks such an instanc
 instance no requests. When every instance of an upstream is down, nginx
 responds with 502 at once, and the upstream's JSON error page replaces nginx's own.
 
-NOTE: requests that reach the instance in the second or so between its
-server process exiting and nginx's reload (the grace period of the server
-process check, the manager's poll and the reload itself) are already queued on
-the reloader's socket; they still wait up to 60 s, or until the app is fixed
-and a new server process accepts them.
+NOTE: requests that reach the instance before nginx's reload are already queued
+on the reloader's socket. That window is about a second: the grace period of the
+server process check, the manager's poll and the reload itself. Those requests
+still wait up to 60 s, or until the app is fixed and a new server process accepts them.
 """
 
 from __future__ import annotations

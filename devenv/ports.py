@@ -49,8 +49,8 @@ def find_port_holder(port: int) -> PortHolder:
     """Return the process that listens on a TCP port, as far as psutil can see it.
 
     Several processes can share one listening socket (an nginx master and its
-    workers, a uvicorn reloader and its server process), and psutil reports only
-    one of them; the one returned is the topmost sharer, the one to stop.
+    workers, a uvicorn reloader and its server process), but psutil reports only
+    one of them. This returns the topmost process that shares it, because that is the one to stop.
     """
     try:
         connections = psutil.net_connections(kind="tcp")

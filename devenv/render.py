@@ -284,7 +284,7 @@ def _worker_user() -> str | None:
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Write `text` to `path` atomically unless it already holds it; return whether it wrote."""
+    """Write `text` to `path` atomically unless the file already contains it; return whether it wrote."""
     try:
         if path.read_text(encoding="utf-8") == text:
             return False
